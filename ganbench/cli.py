@@ -1,0 +1,169 @@
+"""The ``ganbench`` command: run, plugins, leaderboard.
+
+Errors meant for the user (:class:`GanbenchError`) print as one paragraph
+and exit with status 2; ``--debug`` adds the traceback. ``run`` exits with 1
+when any run did not complete, so CI notices a diverged or failed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from platformdirs import user_cache_dir
+
+from . import __version__
+from .budget import Budget
+from .errors import GanbenchError, UsageError
+from .leaderboard import compile_leaderboard, display_frame, load_records, write_leaderboard
+from .model import TrainSettings
+from .plugins import build_registry
+from .runner import Invocation, execute
+
+DEFAULT_PLUGINS = "vanilla,dcgan"
+DEFAULT_DATASET = "digits"
+DEFAULT_BUDGET = "40s"
+DEFAULT_RESULTS = "results"
+DEFAULT_DATA_DIR = os.environ.get("GANBENCH_DATA_DIR") or str(Path(user_cache_dir("ganbench")) / "data")
+
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganbench",
+        description="Train GAN families under an identical budget, score them and rank them.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ganbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--no-plugin", action="append", default=[], metavar="NAME",
+                        help="skip the plugin with this entry-point name (repeatable); "
+                        "GANBENCH_DISABLE_PLUGINS=a,b does the same")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train plugins under one budget and print the leaderboard",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("--plugins", default=DEFAULT_PLUGINS,
+                     help="comma-separated families, each optionally with an objective: dcgan,dcgan:hinge")
+    run.add_argument("--dataset", default=DEFAULT_DATASET,
+                     help="dataset name, optionally with an argument: digits, mnist, mnist:test, cifar10, imagefolder:PATH")
+    run.add_argument("--budget", default=DEFAULT_BUDGET,
+                     help="identical budget per run: wall-clock (90s, 30m, 2h), real images (50kimg) or steps (2000steps)")
+    run.add_argument("--seed", type=int, default=0, help="first seed")
+    run.add_argument("--seeds", type=_positive_int, default=1, help="number of seeds per plugin (seed, seed+1, ...)")
+    run.add_argument("--results", default=DEFAULT_RESULTS, help="results directory (runs go under DIR/runs)")
+    run.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
+    run.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
+    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    run.add_argument("--batch-size", type=_positive_int, default=64, help="mini-batch size, the same for every run")
+    run.add_argument("--resolution", type=_positive_int, default=None,
+                     help="resize the dataset to this square resolution (default: the dataset's own)")
+    run.add_argument("--n-critic", type=_positive_int, default=None,
+                     help="discriminator steps per generator step (default: the objective's)")
+    run.add_argument("--latent", choices=("gaussian", "uniform", "sphere"), default=None,
+                     help="latent distribution (default: the family's)")
+    run.add_argument("--lr", type=float, default=None, help="learning rate for every optimiser (default: the family's)")
+    run.add_argument("--joint-batches", action="store_true",
+                     help="pass real and fake through the discriminator in one batch (default: separately)")
+    run.add_argument("--log-every", type=_positive_int, default=10, help="log losses every N steps")
+    run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
+
+    sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
+
+    lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    lb.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="results directory")
+    lb.add_argument("--rank-by", default=None, help="column or score to sort by")
+    return parser
+
+
+def _print_board(results: Path, rank_by: str | None) -> None:
+    board = compile_leaderboard(load_records(results), rank_by=rank_by)
+    if board.empty:
+        print(f"No runs found under {results}. Train some with `ganbench run --results {results}`.")
+        return
+    paths = write_leaderboard(board, results)
+    with pd.option_context("display.max_columns", None, "display.width", 200):
+        print(display_frame(board).to_string(index=False))
+    print(f"\nleaderboard written to {paths['csv']} and {paths['md']}")
+
+
+def cmd_plugins(registry) -> int:
+    rows = list(registry.rows())
+    frame = pd.DataFrame(rows, columns=["name", "kind", "distribution", "version", "description"])
+    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+        print(frame.to_string(index=False))
+    for broken in registry.broken:
+        print(f"\nBROKEN: {broken.info}: {broken.error}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, registry) -> int:
+    inv = Invocation(
+        plugins=tuple(p.strip() for p in args.plugins.split(",") if p.strip()),
+        dataset=args.dataset,
+        budget=Budget.parse(args.budget),
+        seeds=tuple(range(args.seed, args.seed + args.seeds)),
+        results=Path(args.results),
+        data_dir=Path(args.data_dir).expanduser(),
+        device=args.device,
+        settings=TrainSettings(
+            batch_size=args.batch_size, n_critic=args.n_critic, latent=args.latent,
+            separate_batches=not args.joint_batches, lr=args.lr,
+        ),
+        resolution=args.resolution,
+        log_every=args.log_every,
+        download=not args.no_download,
+    )
+    if args.lr is not None and args.lr <= 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}.")
+    records = execute(registry, inv)
+    print()
+    _print_board(inv.results, args.rank_by)
+    bad = [r for r in records if r.status != "completed"]
+    for r in bad:
+        print(f"run {r.run_id}: {r.status}" + (f" ({r.error})" if r.error else ""), file=sys.stderr)
+    return EXIT_RUNS_FAILED if bad else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+    try:
+        registry = build_registry(disabled=args.no_plugin)
+        if args.command == "plugins":
+            return cmd_plugins(registry)
+        if args.command == "leaderboard":
+            _print_board(Path(args.results), args.rank_by)
+            return EXIT_OK
+        return cmd_run(args, registry)
+    except GanbenchError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Datasets as the core sees them: a block of uint8 images and their labels.
+
+Dataset plugins return an :class:`ImageDataset`; models only ever see its
+:class:`DataInfo` (shape and classes), so any family adapts to any dataset.
+Images stay uint8 in memory (a quarter of the float size) and are scaled to
+[-1, 1] per batch, on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data to build itself."""
+
+    name: str
+    channels: int
+    resolution: int
+    num_classes: int = 0
+    class_counts: tuple[int, ...] = ()
+
+    @property
+    def labelled(self) -> bool:
+        return self.num_classes > 0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.resolution, self.resolution)
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Square images (N, C, H, W) as uint8, with int64 labels or ``None``."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    source: str = ""
+    split: str = "train"
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        images = self.images
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise UsageError(
+                f"Dataset {self.name!r} must hold uint8 images shaped (N, C, H, W); "
+                f"got {images.dtype} with shape {tuple(images.shape)}."
+            )
+        n, c, h, w = images.shape
+        if n == 0:
+            raise UsageError(f"Dataset {self.name!r} holds no images.")
+        if h != w:
+            raise UsageError(f"Dataset {self.name!r} has {h}x{w} images; ganbench needs square images.")
+        if c not in (1, 3):
+            raise UsageError(f"Dataset {self.name!r} has {c} channels; ganbench needs 1 or 3.")
+        if self.labels is not None:
+            if self.labels.shape != (n,):
+                raise UsageError(f"Dataset {self.name!r} has {len(self.labels)} labels for {n} images.")
+            if self.num_classes <= 0:
+                raise UsageError(f"Dataset {self.name!r} has labels but num_classes={self.num_classes}.")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[2])
+
+    @property
+    def info(self) -> DataInfo:
+        counts: tuple[int, ...] = ()
+        if self.labels is not None:
+            counts = tuple(int(c) for c in torch.bincount(self.labels, minlength=self.num_classes))
+        return DataInfo(self.name, self.channels, self.resolution, self.num_classes if self.labels is not None else 0, counts)
+
+    def resized(self, resolution: int) -> ImageDataset:
+        """The same dataset at another square resolution (area-averaged down, bilinear up)."""
+        if resolution == self.resolution:
+            return self
+        if resolution < 4:
+            raise UsageError(f"Resolution {resolution} is too small; use at least 4 pixels.")
+        return ImageDataset(
+            name=self.name,
+            images=resize_uint8(self.images, resolution),
+            labels=self.labels,
+            num_classes=self.num_classes,
+            class_names=self.class_names,
+            source=self.source,
+            split=self.split,
+            meta={**self.meta, "resized_from": self.resolution},
+        )
+
+
+def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Resize a uint8 batch, rounding back to uint8 (never truncating)."""
+    x = images.float()
+    if resolution < images.shape[-1]:
+        x = F.interpolate(x, size=(resolution, resolution), mode="area")
+    else:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 in [0, 255] to float in [-1, 1], the range every generator targets."""
+    return images.float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float in [-1, 1] to uint8, rounding to nearest so a round trip is exact."""
+    return images.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What the user asked for: ``name[:argument]`` plus where data lives."""
+
+    name: str
+    argument: str | None
+    data_dir: Path
+    download: bool = True
+    resolution: int | None = None
+
+    @property
+    def text(self) -> str:
+        return self.name if self.argument is None else f"{self.name}:{self.argument}"
+
+
+class BatchStream:
+    """Endless shuffled mini-batches, reproducible from a seed.
+
+    Each epoch is a fresh permutation drawn from a generator seeded by
+    (seed, epoch), so the position (epoch, index) is all that is needed to
+    resume the exact same data order.
+    """
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device) -> None:
+        if batch_size < 1:
+            raise UsageError(f"Batch size must be at least 1, got {batch_size}.")
+        self.dataset = dataset
+        self.batch_size = min(batch_size, len(dataset))
+        self.seed = seed
+        self.device = device
+        self.epoch = 0
+        self.index = 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.dataset), generator=g)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch as (float images in [-1, 1] on device, labels or None)."""
+        if self.index + self.batch_size > len(self._order):
+            self.epoch += 1
+            self.index = 0
+            self._order = self._permutation(self.epoch)
+        idx = self._order[self.index : self.index + self.batch_size]
+        self.index += self.batch_size
+        images = to_float(self.dataset.images[idx].to(self.device, non_blocking=True))
+        labels = None
+        if self.dataset.labels is not None:
+            labels = self.dataset.labels[idx].to(self.device, non_blocking=True)
+        return images, labels
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed = int(state["seed"])
+        self.epoch = int(state["epoch"])
+        self.index = int(state["index"])
+        self._order = self._permutation(self.epoch)

@@ -1,0 +1,51 @@
+"""Provenance recorded with every run: which code, on which machine, produced it."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import subprocess
+import sys
+from typing import Any
+
+import torch
+
+from . import __version__
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def capture(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
+    """Versions and hardware, as a JSON-ready dict."""
+    return {
+        "ganbench": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": _version("torchvision"),
+        "torch_fidelity": _version("torch-fidelity"),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "device": str(device),
+        "device_name": device_name(device),
+        "plugins": plugins,
+        "git_commit": git_commit(),
+    }

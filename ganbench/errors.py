@@ -1,0 +1,59 @@
+"""Errors a user can act on.
+
+Every error ganbench raises on purpose derives from :class:`GanbenchError`.
+The CLI prints such errors as one paragraph without a traceback (unless
+``--debug``), so each message must say what was wrong *and* what to do.
+Anything else that escapes is a bug in ganbench or in a plugin.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GanbenchError(Exception):
+    """An error whose message is meant for the user, not the developer."""
+
+
+class UsageError(GanbenchError):
+    """The command line or a suite file asked for something impossible."""
+
+
+class UnknownNameError(UsageError):
+    """A plugin, dataset, metric or objective name that nothing registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], hint: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        self.suggestions = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
+        message = f"Unknown {kind} {name!r}."
+        if self.suggestions:
+            message += f" Did you mean {self.suggestions[0]!r}?"
+        message += f" Known {kind}s: {', '.join(self.known) or '(none)'}."
+        if hint:
+            message += f" {hint}"
+        super().__init__(message)
+
+
+class PluginError(GanbenchError):
+    """A plugin could not be loaded, or returned something ganbench cannot use."""
+
+
+class DatasetUnavailableError(GanbenchError):
+    """A dataset's files are not on disk and could not be fetched."""
+
+
+class DivergedError(GanbenchError):
+    """Raised inside the loop when a loss stops being finite; caught by the runner."""
+
+    def __init__(self, step: int, losses: dict[str, float]) -> None:
+        self.step = step
+        self.losses = losses
+        bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not _finite(v))
+        super().__init__(f"diverged at step {step}: {bad}")
+
+
+def _finite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))

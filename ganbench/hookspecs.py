@@ -1,0 +1,115 @@
+"""The hooks a ganbench plugin may implement.
+
+A plugin is any importable module (or object) exposed under the entry-point
+group ``ganbench`` whose functions are marked with ``@ganbench.hookimpl``
+and named after a hook below. An implementation may accept fewer arguments
+than the spec. Hooks come in two sections:
+
+Registration (called once, when the registry is built, before any run):
+    ganbench_models, ganbench_objectives, ganbench_datasets, ganbench_metrics
+
+Run events (called by the runner, in this order for every run):
+    ganbench_run_started -> ganbench_step_logged* -> ganbench_evaluation_done*
+    -> ganbench_run_finished
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .records import RunInfo, RunRecord
+    from .specs import DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec
+
+PROJECT = "ganbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- registration ---------------------------------------------------------
+
+
+@hookspec
+def ganbench_models() -> Iterable[ModelSpec]:
+    """Contribute GAN families.
+
+    Called once while the registry is built. Return an iterable of
+    :class:`ganbench.ModelSpec`; each name must be unique across all plugins.
+
+    Example::
+
+        @ganbench.hookimpl
+        def ganbench_models():
+            return [ModelSpec(name="mygan", build=build, description="...",
+                              paper="Me et al. 2026", default_objective="hinge")]
+    """
+
+
+@hookspec
+def ganbench_objectives() -> Iterable[ObjectiveSpec]:
+    """Contribute losses (objectives).
+
+    Called once while the registry is built. Return an iterable of
+    :class:`ganbench.ObjectiveSpec`. A family trains with an objective when
+    the objective's ``needs`` equals the family's ``provides``.
+    """
+
+
+@hookspec
+def ganbench_datasets() -> Iterable[DatasetSpec]:
+    """Contribute datasets.
+
+    Called once while the registry is built. Return an iterable of
+    :class:`ganbench.DatasetSpec`. ``load`` is called lazily, only for the
+    dataset a run asks for, and must return a :class:`ganbench.ImageDataset`.
+    """
+
+
+@hookspec
+def ganbench_metrics() -> Iterable[MetricSpec]:
+    """Contribute scores computed on a trained generator.
+
+    Called once while the registry is built. Return an iterable of
+    :class:`ganbench.MetricSpec`.
+    """
+
+
+# -- run events -----------------------------------------------------------
+
+
+@hookspec
+def ganbench_run_started(run: RunInfo) -> None:
+    """A run is about to train: its config is resolved and its directory exists.
+
+    Called once per run, before the first step. Return nothing.
+    """
+
+
+@hookspec
+def ganbench_step_logged(run: RunInfo, record: Mapping[str, float]) -> None:
+    """A row of curves was logged (every ``--log-every`` steps, and at the end).
+
+    ``record`` holds step, kimg, seconds, budget fraction and every loss and
+    diagnostic, averaged over the steps since the previous row. Called often:
+    keep it cheap. Return nothing.
+    """
+
+
+@hookspec
+def ganbench_evaluation_done(run: RunInfo, scores: Mapping[str, Any]) -> None:
+    """Scores were computed for the generator at some budget fraction.
+
+    ``scores`` holds the metric values plus 'fraction', 'step' and
+    'eval_seconds'. Return nothing.
+    """
+
+
+@hookspec
+def ganbench_run_finished(run: RunInfo, record: RunRecord) -> None:
+    """A run ended, whatever its status (completed, diverged, failed).
+
+    Called once per run, after its record was written. Return nothing.
+    """

@@ -1,0 +1,204 @@
+"""The one training loop every family runs in.
+
+The loop owns what must be identical across runs for a comparison to be
+fair: the budget and its three counters, seeding, the data order, the
+logging cadence, the fixed latent batch behind every sample grid, and
+checkpoints. Time spent on grids, checkpoints and evaluation is kept off the
+training clock (and recorded separately), so a wall-clock budget buys every
+family the same amount of optimisation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .budget import Budget, Counters
+from .data import BatchStream
+from .errors import DivergedError
+from .grid import save_grid
+from .model import GanModel, StepContext
+from .records import COMPLETED, DIVERGED, RunInfo
+from .store import save_torch, write_csv
+
+GRID_SIZE = 64
+
+#: Called with (fraction, counters); returns scores. Its time is charged to evaluation, not training.
+Evaluator = Callable[[float, Counters], dict[str, float]]
+
+
+@dataclass
+class LoopOutcome:
+    status: str
+    counters: Counters
+    losses: dict[str, float] = field(default_factory=dict)
+    diverged_at_step: int | None = None
+    error: str | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latent batch (and labels) shown in every grid of a run: one row per class when conditional."""
+    g = torch.Generator().manual_seed(10_000 + seed)
+    if model.conditional and model.num_classes > 0:
+        per_row = 8
+        labels = torch.arange(model.num_classes).repeat_interleave(per_row).to(device)
+        return model.sample_latent(len(labels), device, generator=g), labels
+    return model.sample_latent(GRID_SIZE, device, generator=g), None
+
+
+class TrainingLoop:
+    """Trains one model under one budget; see the module docstring for what it owns."""
+
+    def __init__(
+        self,
+        model: GanModel,
+        stream: BatchStream,
+        budget: Budget,
+        info: RunInfo,
+        device: torch.device,
+        on_row: Callable[[dict[str, float]], None] | None = None,
+        evaluator: Evaluator | None = None,
+        eval_fractions: tuple[float, ...] = (),
+    ) -> None:
+        self.model = model
+        self.stream = stream
+        self.budget = budget
+        self.info = info
+        self.config = info.config
+        self.directory = Path(info.directory)
+        self.device = device
+        self.on_row = on_row or (lambda row: None)
+        self.evaluator = evaluator
+        self.eval_fractions = sorted(eval_fractions)
+        self.counters = Counters()
+        self.rows: list[dict[str, float]] = []
+        self.evaluations: list[dict[str, float]] = []
+        self._sums: dict[str, float] = {}
+        self._n = 0
+        self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
+
+    # -- pieces ---------------------------------------------------------------
+
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images, labels = self.stream.next()
+        self.counters.images += int(images.shape[0])
+        return images, labels
+
+    def _row(self) -> dict[str, float]:
+        c = self.counters
+        row = {
+            "step": c.steps,
+            "kimg": round(c.kimg, 6),
+            "seconds": round(c.train_seconds, 4),
+            "fraction": round(self.budget.fraction(c), 6),
+        }
+        row.update({k: v / self._n for k, v in self._sums.items()} if self._n else {})
+        return row
+
+    def _log(self) -> None:
+        if not self._n:
+            return
+        row = self._row()
+        self.rows.append(row)
+        self._sums, self._n = {}, 0
+        self.on_row(row)
+
+    def save_grid(self, name: str) -> None:
+        self.model.eval()
+        with torch.no_grad():
+            images = self.model.generate(self.z_fixed, self.labels_fixed)
+        self.model.train()
+        save_grid(self.directory / "samples" / f"{name}.png", images, nrow=8)
+
+    def checkpoint(self) -> None:
+        state = {
+            "networks": {k: v.state_dict() for k, v in self.model.networks().items()},
+            "optimizers": {k: v.state_dict() for k, v in self.model.optimizers().items()},
+            "extra": self.model.extra_state(),
+            "counters": self.counters.as_dict(),
+            "stream": self.stream.state_dict(),
+            "config": self.config.as_dict(),
+        }
+        save_torch(self.directory / "checkpoint.pt", state)
+
+    def flush_curves(self) -> None:
+        write_csv(self.directory / "curves.csv", self.rows)
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self) -> LoopOutcome:
+        seed_everything(self.config.seed)
+        self.model.train()
+        grid_marks = [f for f in sorted(self.config.grid_fractions) if 0 < f < 1]
+        eval_marks = [f for f in self.eval_fractions if f < 1]
+        self.save_grid("frac000")
+        last_flush = time.perf_counter()
+        while not self.budget.exhausted(self.counters):
+            progress = self.budget.fraction(self.counters)
+            _sync(self.device)
+            start = time.perf_counter()
+            losses = self.model.train_step(self._draw, StepContext(self.counters.steps, progress))
+            _sync(self.device)
+            self.counters.train_seconds += time.perf_counter() - start
+            self.counters.steps += 1
+            for k, v in losses.items():
+                self._sums[k] = self._sums.get(k, 0.0) + float(v)
+            self._n += 1
+            if not all(math.isfinite(float(v)) for v in losses.values()):
+                self._log()
+                self.flush_curves()
+                return LoopOutcome(DIVERGED, self.counters, losses, self.counters.steps, str(DivergedError(self.counters.steps, losses)))
+            if self.counters.steps % self.config.log_every == 0:
+                self._log()
+            fraction = self.budget.fraction(self.counters)
+            while grid_marks and fraction >= grid_marks[0]:
+                mark = grid_marks.pop(0)
+                self.save_grid(f"frac{round(mark * 100):03d}")
+                self.checkpoint()
+            while eval_marks and fraction >= eval_marks[0]:
+                mark = eval_marks.pop(0)
+                self._evaluate(mark)
+            if time.perf_counter() - last_flush > 5.0:
+                self.flush_curves()
+                last_flush = time.perf_counter()
+        self._log()
+        self.flush_curves()
+        self.save_grid("frac100")
+        self.save_grid("final")
+        self.checkpoint()
+        if self.eval_fractions and self.eval_fractions[-1] >= 1.0:
+            self._evaluate(1.0)
+        final = self.rows[-1] if self.rows else {}
+        losses = {k: v for k, v in final.items() if k not in ("step", "kimg", "seconds", "fraction")}
+        return LoopOutcome(COMPLETED, self.counters, losses)
+
+    def _evaluate(self, fraction: float) -> dict[str, float]:
+        if self.evaluator is None:
+            return {}
+        start = time.perf_counter()
+        self.model.eval()
+        try:
+            scores = self.evaluator(fraction, self.counters)
+        finally:
+            self.model.train()
+        self.counters.eval_seconds += time.perf_counter() - start
+        self.evaluations.append({"fraction": fraction, "step": self.counters.steps, "kimg": self.counters.kimg, **scores})
+        return scores

@@ -1,0 +1,122 @@
+"""The results schema: what a run directory holds, key by key.
+
+A run directory (``<results>/runs/<run_id>/``) contains:
+
+``config.json``       the resolved :class:`RunConfig` (everything that defines the run)
+``environment.json``  versions of python, torch, ganbench and every plugin distribution; device
+``curves.csv``        one row per logged interval: step, kimg, seconds, fraction, every loss/diagnostic
+``samples/``          PNG grids of a fixed latent batch at budget fractions; ``final.png``
+``checkpoint.pt``     final weights, optimisers and family state (safe to ``torch.load(weights_only=True)``)
+``scores.json``       metric values at each evaluated budget fraction
+``run.json``          the :class:`RunRecord`: status, counters, final losses and scores
+
+Leaderboards are pandas views over ``run.json`` files; nothing else is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Run statuses. Only 'completed' runs are ranked; the others are shown, never dropped.
+COMPLETED, DIVERGED, FAILED, RUNNING = "completed", "diverged", "failed", "running"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run; its hash names the run's identity."""
+
+    family: str
+    objective: str
+    dataset: str
+    budget: str
+    seed: int
+    device: str
+    batch_size: int
+    n_critic: int | None = None
+    latent: str | None = None
+    separate_batches: bool = True
+    lr: float | None = None
+    resolution: int | None = None
+    log_every: int = 10
+    grid_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    metrics: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pair(self) -> str:
+        return f"{self.family}:{self.objective}"
+
+    @property
+    def run_id(self) -> str:
+        """Readable and stable: re-running the same command maps to the same directory."""
+        safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.dataset)[:40]
+        return f"{self.family}-{self.objective}_{safe_dataset}_{self.budget}_s{self.seed}_{self.config_hash[:8]}"
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["grid_fractions"] = list(self.grid_fractions)
+        d["metrics"] = list(self.metrics)
+        return d
+
+
+@dataclass
+class RunRecord:
+    """The summary of one run, as written to ``run.json``."""
+
+    run_id: str
+    family: str
+    objective: str
+    dataset: str
+    budget: str
+    seed: int
+    status: str = RUNNING
+    steps: int = 0
+    images: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    images_per_second: float = 0.0
+    device: str = ""
+    params_generator: int = 0
+    params_discriminator: int = 0
+    losses: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    diverged_at_step: int | None = None
+    error: str | None = None
+    started_at: str = ""
+    finished_at: str = ""
+    config_hash: str = ""
+    ganbench_version: str = ""
+    schema: int = SCHEMA_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def read(cls, path: Path) -> RunRecord:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What listeners are told about a run."""
+
+    run_id: str
+    config: RunConfig
+    directory: Path
+    budget_total: float
+    budget_kind: str

@@ -1,0 +1,246 @@
+"""From an invocation to run records: plan every run, then train them one by one.
+
+Planning resolves and checks every name, pair and option *before* any data
+is loaded or any step is taken, so a typo in the third plugin never wastes
+the first two runs. Execution isolates runs from each other: one that
+diverges or raises is recorded with its status and the rest go on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .budget import Budget
+from .data import BatchStream, DatasetRequest, ImageDataset
+from .environment import capture, device_name
+from .errors import GanbenchError, UsageError
+from .loop import TrainingLoop
+from .model import BuildContext, TrainSettings
+from .plugins import Registry
+from .records import COMPLETED, FAILED, RunConfig, RunInfo, RunRecord
+from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
+from .store import write_json
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one ``ganbench run`` asks for, validated at the edge."""
+
+    plugins: tuple[str, ...] = ("vanilla", "dcgan")
+    dataset: str = "digits"
+    budget: Budget = field(default_factory=lambda: Budget.parse("60s"))
+    seeds: tuple[int, ...] = (0,)
+    results: Path = Path("results")
+    data_dir: Path = Path(".")
+    device: str = "auto"
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    resolution: int | None = None
+    log_every: int = 10
+    metrics: tuple[str, ...] = ()
+    download: bool = True
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.results) / "runs"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    config: RunConfig
+    model: ModelSpec
+    objective: ObjectiveSpec
+
+    @property
+    def directory_name(self) -> str:
+        return self.config.run_id
+
+
+def resolve_device(requested: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent fallback."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(
+            f"--device {requested} was requested but no CUDA GPU is visible to torch "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). Use --device cpu, or run on a machine with a GPU."
+        )
+    if requested not in ("cpu",) and not requested.startswith("cuda"):
+        raise UsageError(f"Unknown device {requested!r}; use auto, cpu, cuda or cuda:N.")
+    return torch.device(requested)
+
+
+def split_name(text: str) -> tuple[str, str | None]:
+    name, sep, argument = text.partition(":")
+    return name.strip(), (argument if sep else None)
+
+
+def resolve_pair(registry: Registry, text: str) -> tuple[ModelSpec, ObjectiveSpec]:
+    """'family' or 'family:objective' to checked specs; incompatible pairs are refused with the reason."""
+    family_name, objective_name = split_name(text)
+    model = registry.model(family_name)
+    objective = registry.objective(objective_name or model.default_objective)
+    compatible = [
+        name for name in registry.names("objective")
+        if registry.objective(name).needs == model.provides and (not model.objectives or name in model.objectives)
+    ]
+    if objective.name not in compatible:
+        why = (
+            f"its discriminator provides a {model.provides!r} but {objective.name!r} needs a {objective.needs!r}"
+            if objective.needs != model.provides
+            else f"the family supports only {', '.join(model.objectives)}"
+        )
+        raise UsageError(
+            f"The family {model.name!r} cannot train with the objective {objective.name!r}: {why}. "
+            f"Objectives that work with {model.name!r}: {', '.join(compatible) or '(none installed)'}."
+        )
+    return model, objective
+
+
+def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
+    """Every run of the invocation, checked; raises before anything is trained."""
+    if not inv.plugins:
+        raise UsageError("No plugins to run; name at least one with --plugins (see `ganbench plugins`).")
+    if not inv.seeds:
+        raise UsageError("No seeds to run; --seeds must be at least 1.")
+    dataset_name, _ = split_name(inv.dataset)
+    registry.dataset(dataset_name)
+    for metric in inv.metrics:
+        registry.metric(metric)
+    device = resolve_device(inv.device)
+    planned: list[PlannedRun] = []
+    seen: set[str] = set()
+    for text in inv.plugins:
+        model, objective = resolve_pair(registry, text)
+        if (model.name, objective.name) in seen:
+            continue
+        seen.add((model.name, objective.name))
+        for seed in inv.seeds:
+            s = inv.settings
+            config = RunConfig(
+                family=model.name,
+                objective=objective.name,
+                dataset=inv.dataset,
+                budget=inv.budget.text,
+                seed=seed,
+                device=device.type,
+                batch_size=s.batch_size,
+                n_critic=s.n_critic,
+                latent=s.latent,
+                separate_batches=s.separate_batches,
+                lr=s.lr,
+                resolution=inv.resolution,
+                log_every=inv.log_every,
+                metrics=inv.metrics,
+                options=dict(s.options),
+            )
+            planned.append(PlannedRun(config, model, objective))
+    return planned
+
+
+def load_dataset(registry: Registry, inv: Invocation) -> ImageDataset:
+    name, argument = split_name(inv.dataset)
+    spec: DatasetSpec = registry.dataset(name)
+    request = DatasetRequest(name, argument, Path(inv.data_dir), inv.download, inv.resolution or spec.default_resolution)
+    dataset = spec.load(request)
+    if not isinstance(dataset, ImageDataset):
+        raise GanbenchError(f"The dataset plugin {name!r} returned {type(dataset).__name__}, not an ImageDataset.")
+    if request.resolution:
+        dataset = dataset.resized(request.resolution)
+    return dataset
+
+
+def check_requirements(planned: list[PlannedRun], dataset: ImageDataset) -> None:
+    for run in planned:
+        if run.model.requires_labels and dataset.labels is None:
+            raise UsageError(
+                f"The family {run.model.name!r} needs class labels, but the dataset {dataset.name!r} has none. "
+                "Pick a labelled dataset (digits, mnist, cifar10, or an imagefolder with one sub-folder per class)."
+            )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
+    """Plan, load the data once, and train every run; return their records."""
+    planned = plan(registry, inv)
+    dataset = load_dataset(registry, inv)
+    check_requirements(planned, dataset)
+    device = resolve_device(inv.device)
+    environment = capture(device, registry.distributions())
+    return [train_one(registry, run, dataset, inv, device, environment) for run in planned]
+
+
+def train_one(
+    registry: Registry,
+    run: PlannedRun,
+    dataset: ImageDataset,
+    inv: Invocation,
+    device: torch.device,
+    environment: dict[str, Any],
+) -> RunRecord:
+    """Train and record one run. Errors inside the run become its status, never the others' problem."""
+    config = run.config
+    directory = inv.runs_dir / config.run_id
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(directory / "config.json", config.as_dict())
+    write_json(directory / "environment.json", environment)
+    info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind)
+    record = RunRecord(
+        run_id=config.run_id, family=config.family, objective=config.objective, dataset=config.dataset,
+        budget=config.budget, seed=config.seed, device=device_name(device), started_at=_now(),
+        config_hash=config.config_hash, ganbench_version=__version__,
+    )
+    write_json(directory / "run.json", record.as_dict())
+    registry.hook.ganbench_run_started(run=info)
+    loop: TrainingLoop | None = None
+    try:
+        torch.manual_seed(config.seed)
+        settings = TrainSettings(
+            batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
+            separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options),
+        )
+        ctx = BuildContext(dataset.info, run.objective.build(), settings, device, config.seed)
+        model = run.model.build(ctx)
+        counts = model.parameter_counts()
+        record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
+        record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
+        stream = BatchStream(dataset, config.batch_size, config.seed, device)
+        loop = TrainingLoop(
+            model, stream, inv.budget, info, device,
+            on_row=lambda row: registry.hook.ganbench_step_logged(run=info, record=row),
+        )
+        outcome = loop.run()
+        record.status = outcome.status
+        record.losses = outcome.losses
+        record.diverged_at_step = outcome.diverged_at_step
+        record.error = outcome.error
+    except GanbenchError as exc:
+        record.status, record.error = FAILED, str(exc)
+    except Exception as exc:  # isolate the run; the traceback is kept next to its record
+        record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
+        (directory / "traceback.txt").write_text(traceback.format_exc())
+    if loop is not None:
+        c = loop.counters
+        record.steps, record.images = c.steps, c.images
+        record.train_seconds, record.eval_seconds = round(c.train_seconds, 4), round(c.eval_seconds, 4)
+        record.images_per_second = round(c.images_per_second, 2)
+        if loop.evaluations:
+            write_json(directory / "scores.json", loop.evaluations)
+            record.scores = {k: v for k, v in loop.evaluations[-1].items() if k not in ("fraction", "step", "kimg")}
+    record.finished_at = _now()
+    write_json(directory / "run.json", record.as_dict())
+    registry.hook.ganbench_run_finished(run=info, record=record)
+    return record
+
+
+def all_completed(records: list[RunRecord]) -> bool:
+    return all(r.status == COMPLETED for r in records)

@@ -1,0 +1,103 @@
+"""The typed records plugins return from the registration hooks.
+
+A plugin never registers a bare function or class: it returns one of these
+records, so the core can check names, describe the plugin in
+``ganbench plugins`` and refuse an incompatible combination before training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .objective import LOGIT
+
+if TYPE_CHECKING:
+    from .data import DatasetRequest, ImageDataset
+    from .model import BuildContext, GanModel
+    from .objective import Objective
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A GAN family.
+
+    ``provides`` says what its discriminator outputs (an objective ``needs``
+    the same); ``objectives``, when not empty, narrows further to the named
+    ones. ``requires_labels`` refuses unlabelled datasets up front.
+    ``defaults`` documents the paper's settings the family uses.
+    """
+
+    name: str
+    build: Callable[[BuildContext], GanModel]
+    description: str
+    paper: str
+    default_objective: str
+    provides: str = LOGIT
+    objectives: tuple[str, ...] = ()
+    requires_labels: bool = False
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "model"
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """A loss. ``build`` makes a fresh (possibly stateful) objective per run."""
+
+    name: str
+    build: Callable[[], Objective]
+    description: str
+    paper: str
+    needs: str = LOGIT
+    kind: str = "objective"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset. ``load`` may raise DatasetUnavailableError with instructions.
+
+    ``argument`` names what may follow a colon (``imagefolder:PATH``); empty
+    means the dataset takes no argument beyond an optional split.
+    """
+
+    name: str
+    load: Callable[[DatasetRequest], ImageDataset]
+    description: str
+    argument: str = ""
+    default_resolution: int | None = None
+    kind: str = "dataset"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A score computed after training (and at intermediate budget fractions).
+
+    ``compute`` receives a metric context and returns named floats. ``higher_is_better``
+    lets leaderboards rank without knowing the metric.
+    """
+
+    name: str
+    compute: Callable[..., dict[str, float]]
+    description: str
+    higher_is_better: bool = False
+    kind: str = "metric"
+
+
+SPEC_TYPES: dict[str, type] = {
+    "model": ModelSpec,
+    "objective": ObjectiveSpec,
+    "dataset": DatasetSpec,
+    "metric": MetricSpec,
+}
+
+
+def check_name(name: str) -> str | None:
+    """Why ``name`` is not a usable plugin name, or None when it is."""
+    if not isinstance(name, str) or not name:
+        return "the name is empty"
+    if name != name.lower() or not set(name) <= _NAME_CHARS:
+        return "names use lower-case letters, digits, '-', '_' and '.' only"
+    return None

@@ -1,0 +1,79 @@
+"""imagefolder:PATH: a user's own images.
+
+Every image file under PATH is loaded, centre-cropped to a square and resized
+to ``--resolution`` (default 32). When PATH holds one sub-folder per class
+(the torchvision ImageFolder layout), the sub-folder names become labels;
+otherwise the dataset is unlabelled. Greyscale images stay one-channel when
+all images are greyscale; any colour image makes the whole set RGB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ganbench import DatasetRequest, DatasetSpec, DatasetUnavailableError, ImageDataset, UsageError, hookimpl
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+DEFAULT_RESOLUTION = 32
+
+
+def _square(image: Image.Image, resolution: int) -> Image.Image:
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.BICUBIC)
+
+
+def load(request: DatasetRequest) -> ImageDataset:
+    if not request.argument:
+        raise UsageError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
+    root = Path(request.argument).expanduser()
+    if not root.is_dir():
+        raise DatasetUnavailableError(f"The image folder {root} does not exist or is not a directory. Give an existing folder: --dataset imagefolder:PATH.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        raise DatasetUnavailableError(
+            f"The image folder {root} holds no images ({', '.join(sorted(EXTENSIONS))}). "
+            "Put image files in it, or one sub-folder of images per class."
+        )
+    resolution = request.resolution or DEFAULT_RESOLUTION
+    classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    labelled = bool(classes) and all(len(p.relative_to(root).parts) > 1 for p in files)
+    opened = []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                im.load()
+                opened.append(im.copy())
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DatasetUnavailableError(f"Cannot read the image {path}: {exc}. Remove or replace the file.") from exc
+    grey = all(im.mode in ("L", "1", "I;16", "I") for im in opened)
+    mode = "L" if grey else "RGB"
+    arrays = [np.asarray(_square(im.convert(mode), resolution), dtype=np.uint8) for im in opened]
+    stacked = np.stack(arrays)
+    images = torch.from_numpy(stacked).unsqueeze(1) if grey else torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+    labels = None
+    if labelled:
+        index = {c: i for i, c in enumerate(classes)}
+        labels = torch.tensor([index[p.relative_to(root).parts[0]] for p in files], dtype=torch.int64)
+    return ImageDataset(
+        name=f"imagefolder:{root}",
+        images=images,
+        labels=labels,
+        num_classes=len(classes) if labelled else 0,
+        class_names=tuple(classes) if labelled else (),
+        source=str(root),
+        meta={"files": len(files), "modes": sorted({im.mode for im in opened}), "sizes": len({im.size for im in opened})},
+    )
+
+
+@hookimpl
+def ganbench_datasets() -> list[DatasetSpec]:
+    return [
+        DatasetSpec("imagefolder", load, "your own images: imagefolder:PATH (sub-folders become classes)",
+                    argument="PATH", default_resolution=None)
+    ]

@@ -1,0 +1,101 @@
+"""Objectives (losses) for discriminators that output one logit per image.
+
+Each objective is a pair of losses over discriminator outputs; see
+:class:`ganbench.Objective`. Sources:
+
+- minimax: Goodfellow et al. 2014, eq. 1 (G minimises log(1 - D(G(z)))).
+- nonsaturating: the same paper, §3 (G maximises log D(G(z)) instead, for
+  stronger early gradients); what its released code actually trains.
+- lsgan: Mao et al. 2017, eq. 2 with a=0, b=c=1 (0-1 coding).
+- hinge: Lim & Ye 2017; Miyato et al. 2018 (SN-GAN), eq. 16-17.
+- wgan-gp: Gulrajani et al. 2017, Algorithm 1: lambda=10, n_critic=5.
+  The paper advises against batch norm in the critic (§4), so it sets
+  ``batchnorm_safe = False`` and families swap in layer normalisation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ganbench import CriticInputs, Objective, ObjectiveSpec, hookimpl
+
+
+def _mean(x: torch.Tensor) -> float:
+    return float(x.detach().mean())
+
+
+class _Logistic(Objective):
+    """D is trained as a logistic classifier, real=1 and fake=0."""
+
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = F.softplus(-inputs.d_real).mean() + F.softplus(inputs.d_fake).mean()
+        return loss, {"D(x)": _mean(torch.sigmoid(inputs.d_real)), "D(G(z))": _mean(torch.sigmoid(inputs.d_fake))}
+
+
+class Minimax(_Logistic):
+    name = "minimax"
+
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return -F.softplus(d_fake).mean(), {}  # log(1 - sigmoid(l)) = -softplus(l)
+
+
+class NonSaturating(_Logistic):
+    name = "nonsaturating"
+
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return F.softplus(-d_fake).mean(), {}  # -log sigmoid(l)
+
+
+class LeastSquares(Objective):
+    name = "lsgan"
+
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = 0.5 * ((inputs.d_real - 1) ** 2).mean() + 0.5 * (inputs.d_fake**2).mean()
+        return loss, {"D(x)": _mean(inputs.d_real), "D(G(z))": _mean(inputs.d_fake)}
+
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return 0.5 * ((d_fake - 1) ** 2).mean(), {}
+
+
+class Hinge(Objective):
+    name = "hinge"
+
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = F.relu(1 - inputs.d_real).mean() + F.relu(1 + inputs.d_fake).mean()
+        return loss, {"D(x)": _mean(inputs.d_real), "D(G(z))": _mean(inputs.d_fake)}
+
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return -d_fake.mean(), {}
+
+
+class WassersteinGP(Objective):
+    name = "wgan-gp"
+    n_critic = 5
+    batchnorm_safe = False
+
+    def __init__(self, penalty: float = 10.0) -> None:
+        self.penalty = penalty
+
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+        real, fake = inputs.real, inputs.fake
+        eps = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device)
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(inputs.critic(mixed).sum(), mixed, create_graph=True)
+        gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        distance = inputs.d_real.mean() - inputs.d_fake.mean()
+        return -distance + self.penalty * gp, {"wasserstein": float(distance.detach()), "gradient_penalty": float(gp.detach())}
+
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return -d_fake.mean(), {}
+
+
+@hookimpl
+def ganbench_objectives() -> list[ObjectiveSpec]:
+    return [
+        ObjectiveSpec("minimax", Minimax, "saturating log(1 - D(G(z))) generator loss", "Goodfellow et al. 2014"),
+        ObjectiveSpec("nonsaturating", NonSaturating, "-log D(G(z)) generator loss (binary cross-entropy)", "Goodfellow et al. 2014"),
+        ObjectiveSpec("lsgan", LeastSquares, "least-squares loss with 0-1 targets", "Mao et al. 2017"),
+        ObjectiveSpec("hinge", Hinge, "hinge loss for D, -D(G(z)) for G", "Lim & Ye 2017; Miyato et al. 2018"),
+        ObjectiveSpec("wgan-gp", WassersteinGP, "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps)", "Gulrajani et al. 2017"),
+    ]

@@ -1,0 +1,86 @@
+"""vanilla: the original GAN as a multilayer perceptron (Goodfellow et al. 2014).
+
+The paper's MNIST networks used maxout units and SGD with momentum (see
+REFERENCES §2.1); ganbench follows the MLP that became the standard
+re-implementation of "the original GAN", as the brief specifies:
+
+- G: z (100, Gaussian) -> 256 -> 512 -> 1024 -> C*H*W, LeakyReLU 0.2, tanh output.
+- D: C*H*W -> 1024 -> 512 -> 256 -> 1, LeakyReLU 0.2, dropout 0.3 after each hidden layer.
+- Adam, lr 2e-4, betas (0.5, 0.999) (DCGAN's betas; the paper used SGD).
+- Objective: non-saturating binary cross-entropy, which is what the paper's
+  own code trains (§3 of the paper recommends it over the minimax form).
+
+Works on any dataset by flattening; the layer widths do not change with the
+resolution, only the input and output layers do.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganbench import AdversarialModel, BuildContext, ModelSpec, hookimpl
+
+LATENT_DIM = 100
+LR = 2e-4
+BETAS = (0.5, 0.999)
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = shape
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for hidden in (256, 512, 1024):
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+            width = hidden
+        layers += [nn.Linear(width, math.prod(shape)), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.shape)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = math.prod(shape)
+        for hidden in (1024, 512, 256):
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.3)]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+def build(ctx: BuildContext) -> AdversarialModel:
+    g = Generator(LATENT_DIM, ctx.data.shape).to(ctx.device)
+    d = Discriminator(ctx.data.shape).to(ctx.device)
+    lr = ctx.settings.lr or LR
+    return AdversarialModel(
+        g, d,
+        torch.optim.Adam(g.parameters(), lr=lr, betas=BETAS),
+        torch.optim.Adam(d.parameters(), lr=lr, betas=BETAS),
+        ctx.objective, ctx, latent_dim=LATENT_DIM, latent="gaussian",
+    )
+
+
+@hookimpl
+def ganbench_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            name="vanilla",
+            build=build,
+            description="the original GAN: MLP generator and discriminator (LeakyReLU, dropout)",
+            paper="Goodfellow et al. 2014",
+            default_objective="nonsaturating",
+            defaults={"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "hidden_g": (256, 512, 1024),
+                      "hidden_d": (1024, 512, 256), "dropout": 0.3},
+        )
+    ]
