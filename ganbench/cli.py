@@ -21,6 +21,7 @@ from platformdirs import user_cache_dir
 from . import __version__
 from .budget import Budget
 from .errors import GanbenchError, UsageError
+from .evaluation import EvalOptions
 from .leaderboard import compile_leaderboard, display_frame, load_records, write_leaderboard
 from .model import TrainSettings
 from .plugins import build_registry
@@ -30,6 +31,8 @@ DEFAULT_PLUGINS = "vanilla,dcgan"
 DEFAULT_DATASET = "digits"
 DEFAULT_BUDGET = "40s"
 DEFAULT_RESULTS = "results"
+DEFAULT_METRICS = ""
+DEFAULT_CACHE_DIR = Path(user_cache_dir("ganbench"))
 DEFAULT_DATA_DIR = os.environ.get("GANBENCH_DATA_DIR") or str(Path(user_cache_dir("ganbench")) / "data")
 
 EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,6 +46,23 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    out = []
+    for part in _names(text):
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(f"--eval-at takes fractions of the budget such as 0.25,0.5; {part!r} is not a number.") from None
+        if not 0 < value <= 1:
+            raise UsageError(f"--eval-at fractions must lie in (0, 1]; got {value}.")
+        out.append(value)
+    return tuple(sorted(set(out) | {1.0}))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--joint-batches", action="store_true",
                      help="pass real and fake through the discriminator in one batch (default: separately)")
     run.add_argument("--log-every", type=_positive_int, default=10, help="log losses every N steps")
+    run.add_argument("--metrics", default=DEFAULT_METRICS,
+                     help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
+    run.add_argument("--extractor", default=None,
+                     help="feature extractor for the metrics (default: the dataset's domain extractor when it has one, "
+                     "else inception-v3-compat)")
+    run.add_argument("--eval-samples", type=_positive_int, default=None,
+                     help="generated samples per final evaluation (default: the metric's literature default)")
+    run.add_argument("--eval-samples-intermediate", type=_positive_int, default=None,
+                     help="generated samples per intermediate evaluation (default: same as --eval-samples)")
+    run.add_argument("--eval-at", default="",
+                     help="comma-separated budget fractions for intermediate evaluations, e.g. 0.25,0.5,0.75")
+    run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
+                     help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
     run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
@@ -117,7 +150,7 @@ def cmd_plugins(registry) -> int:
 
 def cmd_run(args: argparse.Namespace, registry) -> int:
     inv = Invocation(
-        plugins=tuple(p.strip() for p in args.plugins.split(",") if p.strip()),
+        plugins=_names(args.plugins),
         dataset=args.dataset,
         budget=Budget.parse(args.budget),
         seeds=tuple(range(args.seed, args.seed + args.seeds)),
@@ -130,6 +163,15 @@ def cmd_run(args: argparse.Namespace, registry) -> int:
         ),
         resolution=args.resolution,
         log_every=args.log_every,
+        evaluation=EvalOptions(
+            metrics=_names(args.metrics),
+            extractor=args.extractor,
+            num_samples=args.eval_samples,
+            intermediate_samples=args.eval_samples_intermediate,
+            fractions=_fractions(args.eval_at),
+            inception_weights=Path(args.inception_weights).expanduser() if args.inception_weights else None,
+            cache_dir=DEFAULT_CACHE_DIR,
+        ),
         download=not args.no_download,
     )
     if args.lr is not None and args.lr <= 0:
@@ -151,12 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
     try:
+        if args.command == "leaderboard":  # reads records only: no plugin needs loading
+            _print_board(Path(args.results), args.rank_by)
+            return EXIT_OK
         registry = build_registry(disabled=args.no_plugin)
         if args.command == "plugins":
             return cmd_plugins(registry)
-        if args.command == "leaderboard":
-            _print_board(Path(args.results), args.rank_by)
-            return EXIT_OK
         return cmd_run(args, registry)
     except GanbenchError as exc:
         if args.debug:

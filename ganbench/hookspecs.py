@@ -82,17 +82,18 @@ def ganbench_metrics() -> Iterable[MetricSpec]:
 
 @hookspec
 def ganbench_run_started(run: RunInfo) -> None:
-    """A run is about to train: its config is resolved and its directory exists.
+    """A run is about to train.
 
-    Called once per run, before the first step. Return nothing.
+    Called once per run when its config is resolved and its directory
+    exists, before the first step. Return nothing.
     """
 
 
 @hookspec
 def ganbench_step_logged(run: RunInfo, record: Mapping[str, float]) -> None:
-    """A row of curves was logged (every ``--log-every`` steps, and at the end).
+    """A row of curves was logged.
 
-    ``record`` holds step, kimg, seconds, budget fraction and every loss and
+    Called every ``--log-every`` steps and once at the end. ``record`` holds step, kimg, seconds, budget fraction and every loss and
     diagnostic, averaged over the steps since the previous row. Called often:
     keep it cheap. Return nothing.
     """
@@ -102,8 +103,9 @@ def ganbench_step_logged(run: RunInfo, record: Mapping[str, float]) -> None:
 def ganbench_evaluation_done(run: RunInfo, scores: Mapping[str, Any]) -> None:
     """Scores were computed for the generator at some budget fraction.
 
-    ``scores`` holds the metric values plus 'fraction', 'step' and
-    'eval_seconds'. Return nothing.
+    Called after each evaluation (at the ``--eval-at`` fractions and at the
+    end of the budget). ``scores`` holds the metric values plus 'fraction',
+    'step' and 'kimg'. Return nothing.
     """
 
 

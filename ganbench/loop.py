@@ -26,9 +26,11 @@ from .errors import DivergedError
 from .grid import save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
-from .store import save_torch, write_csv
+from .store import save_torch, write_csv, write_json
 
 GRID_SIZE = 64
+#: Intermediate checkpoints are written at grid marks, but no more often than this (seconds).
+CHECKPOINT_INTERVAL = 60.0
 
 #: Called with (fraction, counters); returns scores. Its time is charged to evaluation, not training.
 Evaluator = Callable[[float, Counters], dict[str, float]]
@@ -77,6 +79,7 @@ class TrainingLoop:
         on_row: Callable[[dict[str, float]], None] | None = None,
         evaluator: Evaluator | None = None,
         eval_fractions: tuple[float, ...] = (),
+        on_eval: Callable[[float, Counters, dict[str, float]], None] | None = None,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -88,6 +91,7 @@ class TrainingLoop:
         self.on_row = on_row or (lambda row: None)
         self.evaluator = evaluator
         self.eval_fractions = sorted(eval_fractions)
+        self.on_eval = on_eval or (lambda fraction, counters, scores: None)
         self.counters = Counters()
         self.rows: list[dict[str, float]] = []
         self.evaluations: list[dict[str, float]] = []
@@ -150,7 +154,7 @@ class TrainingLoop:
         grid_marks = [f for f in sorted(self.config.grid_fractions) if 0 < f < 1]
         eval_marks = [f for f in self.eval_fractions if f < 1]
         self.save_grid("frac000")
-        last_flush = time.perf_counter()
+        last_flush = last_checkpoint = time.perf_counter()
         while not self.budget.exhausted(self.counters):
             progress = self.budget.fraction(self.counters)
             _sync(self.device)
@@ -172,13 +176,15 @@ class TrainingLoop:
             while grid_marks and fraction >= grid_marks[0]:
                 mark = grid_marks.pop(0)
                 self.save_grid(f"frac{round(mark * 100):03d}")
-                self.checkpoint()
+                if time.perf_counter() - last_checkpoint > CHECKPOINT_INTERVAL:
+                    self.checkpoint()
+                    last_checkpoint = time.perf_counter()
             while eval_marks and fraction >= eval_marks[0]:
                 mark = eval_marks.pop(0)
                 self._evaluate(mark)
             if time.perf_counter() - last_flush > 5.0:
                 self.flush_curves()
-                last_flush = time.perf_counter()
+                last_flush = last_checkpoint = time.perf_counter()
         self._log()
         self.flush_curves()
         self.save_grid("frac100")
@@ -201,4 +207,6 @@ class TrainingLoop:
             self.model.train()
         self.counters.eval_seconds += time.perf_counter() - start
         self.evaluations.append({"fraction": fraction, "step": self.counters.steps, "kimg": self.counters.kimg, **scores})
+        write_json(self.directory / "scores.json", self.evaluations)
+        self.on_eval(fraction, self.counters, scores)
         return scores

@@ -46,6 +46,7 @@ class RunConfig:
     log_every: int = 10
     grid_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     metrics: tuple[str, ...] = ()
+    evaluation: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -20,6 +20,7 @@ from . import __version__
 from .budget import Budget
 from .data import BatchStream, DatasetRequest, ImageDataset
 from .environment import capture, device_name
+from .evaluation import EvalOptions, make_evaluator
 from .errors import GanbenchError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, TrainSettings
@@ -43,7 +44,7 @@ class Invocation:
     settings: TrainSettings = field(default_factory=TrainSettings)
     resolution: int | None = None
     log_every: int = 10
-    metrics: tuple[str, ...] = ()
+    evaluation: EvalOptions = field(default_factory=EvalOptions)
     download: bool = True
 
     @property
@@ -111,7 +112,7 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
         raise UsageError("No seeds to run; --seeds must be at least 1.")
     dataset_name, _ = split_name(inv.dataset)
     registry.dataset(dataset_name)
-    for metric in inv.metrics:
+    for metric in inv.evaluation.metrics:
         registry.metric(metric)
     device = resolve_device(inv.device)
     planned: list[PlannedRun] = []
@@ -137,11 +138,25 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
                 lr=s.lr,
                 resolution=inv.resolution,
                 log_every=inv.log_every,
-                metrics=inv.metrics,
+                metrics=inv.evaluation.metrics,
+                evaluation=_evaluation_config(inv.evaluation),
                 options=dict(s.options),
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
+
+
+def _evaluation_config(options: EvalOptions) -> dict[str, Any]:
+    """The scoring protocol as recorded in the run config (the cache location is not part of it)."""
+    if not options.metrics:
+        return {}
+    return {
+        "extractor": options.extractor,
+        "num_samples": options.num_samples,
+        "intermediate_samples": options.intermediate_samples,
+        "fractions": list(options.fractions),
+        "inception_weights": str(options.inception_weights) if options.inception_weights else None,
+    }
 
 
 def load_dataset(registry: Registry, inv: Invocation) -> ImageDataset:
@@ -214,9 +229,20 @@ def train_one(
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
         stream = BatchStream(dataset, config.batch_size, config.seed, device)
+        evaluator, fractions = None, ()
+        if inv.evaluation.metrics:
+            specs = [registry.metric(name) for name in inv.evaluation.metrics]
+            evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed)
+            fractions = tuple(sorted(set(inv.evaluation.fractions) | {1.0}))
+
+        def on_eval(fraction: float, counters, scores: dict[str, float]) -> None:
+            row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **scores}
+            registry.hook.ganbench_evaluation_done(run=info, scores=row)
+
         loop = TrainingLoop(
             model, stream, inv.budget, info, device,
             on_row=lambda row: registry.hook.ganbench_step_logged(run=info, record=row),
+            evaluator=evaluator, eval_fractions=fractions, on_eval=on_eval,
         )
         outcome = loop.run()
         record.status = outcome.status

@@ -75,14 +75,19 @@ class DatasetSpec:
 class MetricSpec:
     """A score computed after training (and at intermediate budget fractions).
 
-    ``compute`` receives a metric context and returns named floats. ``higher_is_better``
-    lets leaderboards rank without knowing the metric.
+    ``compute`` receives a metric context (:class:`ganbench.evaluation.MetricContext`)
+    and returns named floats. ``higher_is_better`` lets leaderboards rank without
+    knowing the metric. ``prepare``, when given, is called once with the context
+    before training starts, so that a missing file or a bad option fails the run
+    up front (and slow set-up, such as training a feature extractor, is not
+    charged to the first evaluation).
     """
 
     name: str
     compute: Callable[..., dict[str, float]]
     description: str
     higher_is_better: bool = False
+    prepare: Callable[..., None] | None = None
     kind: str = "metric"
 
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny data, fresh registries, and fake installed distributions."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench.data import ImageDataset
+from ganbench.plugins import build_registry
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture
+def registry():
+    """A registry built from what is installed, fresh for each test."""
+    return build_registry()
+
+
+@pytest.fixture
+def tiny_dataset() -> ImageDataset:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 1, 16, 16), generator=g, dtype=torch.uint8)
+    labels = torch.arange(40) % 4
+    return ImageDataset("tiny", images, labels, num_classes=4)
+
+
+@pytest.fixture
+def fake_dist(tmp_path, monkeypatch):
+    """Install a fake distribution (dist-info + modules) on sys.path, as pip would.
+
+    Usage: ``fake_dist("ganbench-foo", {"foo": "foo_mod"}, {"foo_mod": "source"})``.
+    """
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    added: list[str] = []
+
+    def install(dist: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0") -> Path:
+        for name, source in modules.items():
+            (root / f"{name}.py").write_text(textwrap.dedent(source))
+            added.append(name)
+        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[ganbench]\n{lines}\n")
+        importlib.invalidate_caches()
+        return root
+
+    yield install
+    for name in added:
+        sys.modules.pop(name, None)

@@ -1,0 +1,66 @@
+"""Leaderboards are pandas views over run records, aggregated over seeds."""
+
+import pandas as pd
+import pytest
+
+from ganbench.cli import main
+from ganbench.leaderboard import compile_leaderboard, load_records, write_leaderboard
+from ganbench.records import RunRecord
+from ganbench.store import write_json
+
+
+def record(family, seed, status="completed", loss=1.0, ips=100.0, **kw):
+    return RunRecord(
+        run_id=f"{family}-{seed}", family=family, objective="nonsaturating", dataset="digits", budget="1m",
+        seed=seed, status=status, steps=10, images=640, train_seconds=6.4, images_per_second=ips,
+        device="cpu", params_generator=5, params_discriminator=7, losses={"loss_g": loss}, **kw,
+    )
+
+
+def test_aggregates_over_seeds_with_mean_and_std():
+    board = compile_leaderboard([record("a", 0, loss=1.0), record("a", 1, loss=3.0), record("b", 0, loss=2.0)])
+    a = board.set_index("family").loc["a"]
+    assert a["seeds"] == 2 and a["loss:loss_g"] == 2.0
+    assert a["loss:loss_g:std"] == pytest.approx(2**0.5)
+    assert pd.isna(board.set_index("family").loc["b", "loss:loss_g:std"])
+
+
+def test_unfinished_runs_are_shown_but_not_averaged():
+    board = compile_leaderboard([
+        record("a", 0, loss=1.0), record("a", 1, status="diverged", loss=float("nan"), diverged_at_step=7),
+    ])
+    row = board.iloc[0]
+    assert row["status"] == "1/2 completed; seed 1 diverged@7"
+    assert row["loss:loss_g"] == 1.0 and row["seeds"] == 2
+
+
+def test_rows_are_per_family_objective_dataset_budget():
+    recs = [record("a", 0), record("a", 1)]
+    other_budget = record("a", 2)
+    other_budget.budget = "2m"
+    board = compile_leaderboard(recs + [other_budget])
+    assert sorted(board["budget"]) == ["1m", "2m"]
+
+
+def test_leaderboard_command_reads_a_results_directory(tmp_path, capsys):
+    for r in (record("a", 0, ips=100.0), record("a", 1, ips=300.0)):
+        write_json(tmp_path / "runs" / r.run_id / "run.json", r.as_dict())
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "200.0" in out and "2/2 completed" in out
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert csv.loc[0, "img_per_s"] == 200.0
+    assert "| a " in (tmp_path / "leaderboard.md").read_text()
+    assert len(load_records(tmp_path)) == 2
+
+
+def test_empty_results_directory_says_how_to_fill_it(tmp_path, capsys):
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    assert "No runs found" in capsys.readouterr().out
+
+
+def test_write_leaderboard_round_trips(tmp_path):
+    board = compile_leaderboard([record("a", 0), record("b", 0)])
+    paths = write_leaderboard(board, tmp_path)
+    back = pd.read_csv(paths["csv"])
+    assert list(back["family"]) == ["a", "b"]
