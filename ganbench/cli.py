@@ -35,7 +35,7 @@ DEFAULT_METRICS = ""
 DEFAULT_CACHE_DIR = Path(user_cache_dir("ganbench"))
 DEFAULT_DATA_DIR = os.environ.get("GANBENCH_DATA_DIR") or str(Path(user_cache_dir("ganbench")) / "data")
 
-EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _positive_int(text: str) -> int:
@@ -117,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                      help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
     run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
+    run.add_argument("--resume", action="store_true",
+                     help="continue unfinished runs from their checkpoints and skip finished ones "
+                     "(what re-running a command does anyway; the flag states it)")
+    run.add_argument("--fresh", action="store_true",
+                     help="retrain every run from scratch, ignoring finished runs and checkpoints")
+    run.add_argument("--checkpoint-every", type=_positive_int, default=None,
+                     help="write a resumable checkpoint every N steps (default: every 60 s of wall-clock)")
+    run.add_argument("--deterministic", action="store_true",
+                     help="use only deterministic torch algorithms (bit-identical resumes on the CPU)")
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
@@ -173,7 +182,12 @@ def cmd_run(args: argparse.Namespace, registry) -> int:
             cache_dir=DEFAULT_CACHE_DIR,
         ),
         download=not args.no_download,
+        checkpoint_every=args.checkpoint_every,
+        fresh=args.fresh,
+        deterministic=args.deterministic,
     )
+    if args.resume and args.fresh:
+        raise UsageError("--resume and --fresh contradict each other; choose one.")
     if args.lr is not None and args.lr <= 0:
         raise UsageError(f"--lr must be positive, got {args.lr}.")
     records = execute(registry, inv)
@@ -205,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished files are intact and the current run is marked 'interrupted'. "
+              "Run the same command again to resume it.", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

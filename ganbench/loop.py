@@ -26,10 +26,11 @@ from .errors import DivergedError
 from .grid import save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
-from .store import save_torch, write_csv, write_json
+from . import checkpoint
+from .store import write_csv, write_json
 
 GRID_SIZE = 64
-#: Intermediate checkpoints are written at grid marks, but no more often than this (seconds).
+#: Without ``checkpoint_every`` (steps), intermediate checkpoints are written this often (seconds).
 CHECKPOINT_INTERVAL = 60.0
 
 #: Called with (fraction, counters); returns scores. Its time is charged to evaluation, not training.
@@ -80,6 +81,7 @@ class TrainingLoop:
         evaluator: Evaluator | None = None,
         eval_fractions: tuple[float, ...] = (),
         on_eval: Callable[[float, Counters, dict[str, float]], None] | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -92,6 +94,8 @@ class TrainingLoop:
         self.evaluator = evaluator
         self.eval_fractions = sorted(eval_fractions)
         self.on_eval = on_eval or (lambda fraction, counters, scores: None)
+        self.checkpoint_every = checkpoint_every
+        self._last_checkpoint = (time.perf_counter(), 0)
         self.counters = Counters()
         self.rows: list[dict[str, float]] = []
         self.evaluations: list[dict[str, float]] = []
@@ -132,34 +136,66 @@ class TrainingLoop:
         self.model.train()
         save_grid(self.directory / "samples" / f"{name}.png", images, nrow=8)
 
-    def checkpoint(self) -> None:
-        state = {
+    def state_dict(self) -> dict:
+        """Everything the next step depends on (see ganbench.checkpoint)."""
+        return {
             "networks": {k: v.state_dict() for k, v in self.model.networks().items()},
             "optimizers": {k: v.state_dict() for k, v in self.model.optimizers().items()},
             "extra": self.model.extra_state(),
             "counters": self.counters.as_dict(),
             "stream": self.stream.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "rows": self.rows,
+            "evaluations": self.evaluations,
+            "pending": {"sums": dict(self._sums), "n": self._n},
             "config": self.config.as_dict(),
         }
-        save_torch(self.directory / "checkpoint.pt", state)
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, net in self.model.networks().items():
+            net.load_state_dict(state["networks"][name])
+        for name, opt in self.model.optimizers().items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.model.load_extra_state(state["extra"])
+        self.counters = Counters(**state["counters"])
+        self.stream.load_state_dict(state["stream"])
+        self.rows = list(state["rows"])
+        self.evaluations = list(state["evaluations"])
+        self._sums, self._n = dict(state["pending"]["sums"]), int(state["pending"]["n"])
+        checkpoint.set_rng_state(state["rng"])
+
+    def checkpoint(self) -> None:
+        checkpoint.save(self.directory, self.state_dict())
+        self._last_checkpoint = (time.perf_counter(), self.counters.steps)
+
+    def _checkpoint_due(self) -> bool:
+        when, step = self._last_checkpoint
+        if self.checkpoint_every is not None:
+            return self.counters.steps - step >= self.checkpoint_every
+        return time.perf_counter() - when >= CHECKPOINT_INTERVAL
 
     def flush_curves(self) -> None:
         write_csv(self.directory / "curves.csv", self.rows)
 
     # -- the loop -------------------------------------------------------------
 
-    def run(self) -> LoopOutcome:
-        seed_everything(self.config.seed)
+    def run(self, resume: dict | None = None) -> LoopOutcome:
+        """Train until the budget is spent; ``resume`` is a checkpoint to continue from exactly."""
         self.model.train()
-        grid_marks = [f for f in sorted(self.config.grid_fractions) if 0 < f < 1]
-        eval_marks = [f for f in self.eval_fractions if f < 1]
-        self.save_grid("frac000")
-        last_flush = last_checkpoint = time.perf_counter()
+        if resume is None:
+            seed_everything(self.config.seed)
+            self.save_grid("frac000")
+        else:
+            self.load_state_dict(resume)
+        fraction = self.budget.fraction(self.counters)
+        grid_marks = [f for f in sorted(self.config.grid_fractions) if fraction < f < 1]
+        eval_marks = [f for f in self.eval_fractions if fraction < f < 1]
+        last_flush = time.perf_counter()
+        self._last_checkpoint = (last_flush, self.counters.steps)
         while not self.budget.exhausted(self.counters):
-            progress = self.budget.fraction(self.counters)
             _sync(self.device)
             start = time.perf_counter()
-            losses = self.model.train_step(self._draw, StepContext(self.counters.steps, progress))
+            losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
             _sync(self.device)
             self.counters.train_seconds += time.perf_counter() - start
             self.counters.steps += 1
@@ -174,24 +210,21 @@ class TrainingLoop:
                 self._log()
             fraction = self.budget.fraction(self.counters)
             while grid_marks and fraction >= grid_marks[0]:
-                mark = grid_marks.pop(0)
-                self.save_grid(f"frac{round(mark * 100):03d}")
-                if time.perf_counter() - last_checkpoint > CHECKPOINT_INTERVAL:
-                    self.checkpoint()
-                    last_checkpoint = time.perf_counter()
+                self.save_grid(f"frac{round(grid_marks.pop(0) * 100):03d}")
             while eval_marks and fraction >= eval_marks[0]:
-                mark = eval_marks.pop(0)
-                self._evaluate(mark)
+                self._evaluate(eval_marks.pop(0))
             if time.perf_counter() - last_flush > 5.0:
                 self.flush_curves()
-                last_flush = last_checkpoint = time.perf_counter()
+                last_flush = time.perf_counter()
+            if self._checkpoint_due() and not self.budget.exhausted(self.counters):
+                self.checkpoint()
         self._log()
         self.flush_curves()
         self.save_grid("frac100")
         self.save_grid("final")
-        self.checkpoint()
-        if self.eval_fractions and self.eval_fractions[-1] >= 1.0:
+        if self.eval_fractions and self.eval_fractions[-1] >= 1.0 and not any(e["fraction"] >= 1.0 for e in self.evaluations):
             self._evaluate(1.0)
+        self.checkpoint()
         final = self.rows[-1] if self.rows else {}
         losses = {k: v for k, v in final.items() if k not in ("step", "kimg", "seconds", "fraction")}
         return LoopOutcome(COMPLETED, self.counters, losses)
@@ -202,7 +235,10 @@ class TrainingLoop:
         start = time.perf_counter()
         self.model.eval()
         try:
-            scores = self.evaluator(fraction, self.counters)
+            # Scoring draws random numbers; fork the generators so training continues exactly as if it had not.
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                torch.manual_seed(self.config.seed * 7919 + round(fraction * 1e6))
+                scores = self.evaluator(fraction, self.counters)
         finally:
             self.model.train()
         self.counters.eval_seconds += time.perf_counter() - start

@@ -24,7 +24,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: Run statuses. Only 'completed' runs are ranked; the others are shown, never dropped.
-COMPLETED, DIVERGED, FAILED, RUNNING = "completed", "diverged", "failed", "running"
+COMPLETED, DIVERGED, FAILED, RUNNING, INTERRUPTED = "completed", "diverged", "failed", "running", "interrupted"
+#: Statuses a re-run of the same command leaves alone; the others are resumed.
+FINAL = (COMPLETED, DIVERGED)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class RunRecord:
     losses: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     diverged_at_step: int | None = None
+    resumed_from_step: int | None = None
     error: str | None = None
     started_at: str = ""
     finished_at: str = ""

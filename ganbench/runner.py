@@ -25,9 +25,11 @@ from .errors import GanbenchError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, TrainSettings
 from .plugins import Registry
-from .records import COMPLETED, FAILED, RunConfig, RunInfo, RunRecord
+from . import checkpoint
+from .lock import RunLock
+from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, RunConfig, RunInfo, RunRecord
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
-from .store import write_json
+from .store import write_json, write_text
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Invocation:
     log_every: int = 10
     evaluation: EvalOptions = field(default_factory=EvalOptions)
     download: bool = True
+    checkpoint_every: int | None = None
+    fresh: bool = False
+    deterministic: bool = False
 
     @property
     def runs_dir(self) -> Path:
@@ -190,6 +195,8 @@ def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
     dataset = load_dataset(registry, inv)
     check_requirements(planned, dataset)
     device = resolve_device(inv.device)
+    if inv.deterministic:
+        torch.use_deterministic_algorithms(True)
     environment = capture(device, registry.distributions())
     return [train_one(registry, run, dataset, inv, device, environment) for run in planned]
 
@@ -202,10 +209,39 @@ def train_one(
     device: torch.device,
     environment: dict[str, Any],
 ) -> RunRecord:
-    """Train and record one run. Errors inside the run become its status, never the others' problem."""
+    """Train and record one run. Errors inside the run become its status, never the others' problem.
+
+    A run that already finished with the same config is skipped; one with a
+    checkpoint continues from it exactly (unless ``inv.fresh``).
+    """
     config = run.config
     directory = inv.runs_dir / config.run_id
     directory.mkdir(parents=True, exist_ok=True)
+    with RunLock(directory):
+        previous = _previous_record(directory, config)
+        if previous is not None and previous.status in FINAL and not inv.fresh:
+            return previous
+        return _train_locked(registry, run, dataset, inv, device, environment, directory)
+
+
+def _previous_record(directory: Path, config: RunConfig) -> RunRecord | None:
+    try:
+        record = RunRecord.read(directory / "run.json")
+    except (OSError, ValueError, TypeError):
+        return None
+    return record if record.config_hash == config.config_hash else None
+
+
+def _train_locked(
+    registry: Registry,
+    run: PlannedRun,
+    dataset: ImageDataset,
+    inv: Invocation,
+    device: torch.device,
+    environment: dict[str, Any],
+    directory: Path,
+) -> RunRecord:
+    config = run.config
     write_json(directory / "config.json", config.as_dict())
     write_json(directory / "environment.json", environment)
     info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind)
@@ -218,6 +254,7 @@ def train_one(
     registry.hook.ganbench_run_started(run=info)
     loop: TrainingLoop | None = None
     try:
+        resume = None if inv.fresh else checkpoint.load_latest(directory)
         torch.manual_seed(config.seed)
         settings = TrainSettings(
             batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
@@ -235,7 +272,7 @@ def train_one(
             evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed)
             fractions = tuple(sorted(set(inv.evaluation.fractions) | {1.0}))
 
-        def on_eval(fraction: float, counters, scores: dict[str, float]) -> None:
+        def on_eval(fraction: float, counters: Any, scores: dict[str, float]) -> None:
             row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **scores}
             registry.hook.ganbench_evaluation_done(run=info, scores=row)
 
@@ -243,17 +280,28 @@ def train_one(
             model, stream, inv.budget, info, device,
             on_row=lambda row: registry.hook.ganbench_step_logged(run=info, record=row),
             evaluator=evaluator, eval_fractions=fractions, on_eval=on_eval,
+            checkpoint_every=inv.checkpoint_every,
         )
-        outcome = loop.run()
+        outcome = loop.run(resume=resume)
         record.status = outcome.status
         record.losses = outcome.losses
         record.diverged_at_step = outcome.diverged_at_step
         record.error = outcome.error
+        record.resumed_from_step = int(resume["counters"]["steps"]) if resume else None
+    except KeyboardInterrupt:
+        record.status, record.error = INTERRUPTED, "interrupted by the user; run the same command again to resume"
+        _finish(registry, info, record, loop, directory)
+        raise
     except GanbenchError as exc:
         record.status, record.error = FAILED, str(exc)
-    except Exception as exc:  # isolate the run; the traceback is kept next to its record
+    except Exception as exc:  # isolate the run (including out-of-memory); the traceback is kept next to its record
         record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
-        (directory / "traceback.txt").write_text(traceback.format_exc())
+        write_text(directory / "traceback.txt", traceback.format_exc())
+    _finish(registry, info, record, loop, directory)
+    return record
+
+
+def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: TrainingLoop | None, directory: Path) -> None:
     if loop is not None:
         c = loop.counters
         record.steps, record.images = c.steps, c.images
@@ -265,7 +313,6 @@ def train_one(
     record.finished_at = _now()
     write_json(directory / "run.json", record.as_dict())
     registry.hook.ganbench_run_finished(run=info, record=record)
-    return record
 
 
 def all_completed(records: list[RunRecord]) -> bool:

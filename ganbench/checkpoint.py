@@ -1,0 +1,135 @@
+"""Checkpoints a run can resume from exactly, and that are checked before they are trusted.
+
+A checkpoint holds every piece of state the next step depends on: weights,
+optimisers, family and objective state, all random-number generators, the
+data-order position, the budget counters, and the curves and evaluations so
+far. It is saved with ``torch.save`` (tensors, numbers, strings and
+containers only) so that it loads with ``torch.load(weights_only=True)``;
+a file that would need arbitrary unpickling is refused.
+
+Writes rotate: the previous good checkpoint is kept as ``checkpoint.prev.pt``,
+and a sidecar ``checkpoint.json`` records each file's size and SHA-256. A
+truncated or corrupt file is detected and the previous one is used, with a
+warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import random
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import GanbenchError
+from .store import save_torch, write_json
+
+CURRENT, PREVIOUS, SIDECAR = "checkpoint.pt", "checkpoint.prev.pt", "checkpoint.json"
+
+
+class CheckpointError(GanbenchError):
+    """No usable checkpoint (all candidates missing, corrupt or unsafe)."""
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator a step may draw from, in a weights_only-safe form."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save(directory: Path, state: dict[str, Any]) -> None:
+    """Write a new checkpoint, keeping the previous one and recording both digests."""
+    directory = Path(directory)
+    current, previous = directory / CURRENT, directory / PREVIOUS
+    sidecar = _read_sidecar(directory)
+    if current.exists() and _verify(current, sidecar.get(CURRENT)):
+        os.replace(current, previous)
+        sidecar[PREVIOUS] = sidecar.get(CURRENT)
+    save_torch(current, state)
+    sidecar[CURRENT] = {"size": current.stat().st_size, "sha256": _digest(current), "step": state["counters"]["steps"]}
+    write_json(directory / SIDECAR, sidecar)
+
+
+def _read_sidecar(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(directory) / SIDECAR).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _verify(path: Path, expected: dict[str, Any] | None) -> bool:
+    if expected is None:
+        return False
+    return path.stat().st_size == expected["size"] and _digest(path) == expected["sha256"]
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Load one checkpoint file safely; refuse anything that needs arbitrary unpickling."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"Refusing to load {path}: it contains objects that need arbitrary unpickling, which could run code. "
+            "ganbench checkpoints hold only tensors and plain values; only load files you trust, outside ganbench."
+        ) from exc
+
+
+def load_latest(directory: Path) -> dict[str, Any] | None:
+    """The newest checkpoint that passes its integrity check, or None if the run never saved one."""
+    directory = Path(directory)
+    sidecar = _read_sidecar(directory)
+    candidates = [directory / CURRENT, directory / PREVIOUS]
+    if not any(p.exists() for p in candidates):
+        return None
+    problems = []
+    for path in candidates:
+        if not path.exists():
+            continue
+        if not _verify(path, sidecar.get(path.name)):
+            problems.append(f"{path.name} is truncated or corrupt (size/hash do not match {SIDECAR})")
+            continue
+        try:
+            state = load_file(path)
+        except CheckpointError:
+            raise
+        except Exception as exc:  # a file that matches its hash but still fails to load
+            problems.append(f"{path.name} failed to load: {exc}")
+            continue
+        for problem in problems:
+            warnings.warn(f"{directory}: {problem}; resuming from {path.name} instead", stacklevel=2)
+        return state
+    raise CheckpointError(
+        f"No usable checkpoint in {directory}: {'; '.join(problems)}. Delete the run directory to start the run afresh."
+    )

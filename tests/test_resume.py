@@ -1,0 +1,172 @@
+"""Runs survive: exact resume after SIGKILL, checkpoint integrity, locks and Ctrl-C."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench import checkpoint
+from ganbench.budget import Budget
+from ganbench.lock import RunLock, RunLockedError
+from ganbench.records import RunRecord
+from ganbench.runner import Invocation, execute
+
+ARGS = ["run", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
+        "--deterministic", "--batch-size", "32"]
+
+
+def ganbench(results: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "GANBENCH_DISABLE_PLUGINS": "progress"}
+    return subprocess.Popen([sys.executable, "-m", "ganbench.cli", *ARGS, "--results", str(results), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_dir(results: Path) -> Path:
+    (d,) = (results / "runs").iterdir()
+    return d
+
+
+def final_state(results: Path):
+    d = run_dir(results)
+    state = torch.load(d / "checkpoint.pt", weights_only=True)
+    with open(d / "curves.csv") as fh:
+        rows = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+    return state, rows
+
+
+def wait_for_checkpoint(results: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if json.loads((run_dir(results) / "checkpoint.json").read_text())["checkpoint.pt"]["step"] >= step:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    results = tmp_path_factory.mktemp("clean")
+    proc = ganbench(results)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return final_state(results)
+
+
+@pytest.mark.parametrize("kill_after", [4, 12, 20])
+def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill_after):
+    proc = ganbench(tmp_path)
+    wait_for_checkpoint(tmp_path, kill_after, proc)
+    proc.send_signal(signal.SIGKILL)  # lands at an arbitrary point: mid-step, mid-grid or mid-checkpoint
+    proc.wait()
+    record = RunRecord.read(run_dir(tmp_path) / "run.json")
+    assert record.status == "running"  # killed: nothing was able to mark it
+
+    resumed = ganbench(tmp_path, "--resume")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    record = RunRecord.read(run_dir(tmp_path) / "run.json")
+    assert record.status == "completed" and record.steps == 24 and record.resumed_from_step >= kill_after
+
+    state, rows = final_state(tmp_path)
+    clean_state, clean_rows = uninterrupted
+    for part in ("generator", "discriminator"):
+        for key, value in clean_state["networks"][part].items():
+            assert torch.equal(state["networks"][part][key], value), (part, key)
+    exp_avg = state["optimizers"]["generator"]["state"][0]["exp_avg"]
+    assert torch.equal(exp_avg, clean_state["optimizers"]["generator"]["state"][0]["exp_avg"])
+    assert rows == clean_rows
+
+
+def test_rerun_skips_finished_runs(tmp_path):
+    from ganbench.plugins import build_registry
+
+    registry = build_registry(disabled=["progress"])
+    inv = Invocation(plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path)
+    (first,) = execute(registry, inv)
+    mtime = (tmp_path / "runs" / first.run_id / "checkpoint.pt").stat().st_mtime_ns
+    (again,) = execute(registry, inv)
+    assert again.finished_at == first.finished_at
+    assert (tmp_path / "runs" / first.run_id / "checkpoint.pt").stat().st_mtime_ns == mtime
+    (fresh,) = execute(registry, Invocation(plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path, fresh=True))
+    assert fresh.status == "completed" and fresh.resumed_from_step is None
+
+
+def _checkpoint(tmp_path, step):
+    checkpoint.save(tmp_path, {"counters": {"steps": step}, "weights": torch.full((3,), float(step))})
+
+
+def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    _checkpoint(tmp_path, 2)
+    _checkpoint(tmp_path, 4)
+    assert checkpoint.load_latest(tmp_path)["counters"]["steps"] == 4
+    data = (tmp_path / "checkpoint.pt").read_bytes()
+    (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])  # truncated by a crash or a full disk
+    with pytest.warns(UserWarning, match="truncated or corrupt"):
+        state = checkpoint.load_latest(tmp_path)
+    assert state["counters"]["steps"] == 2
+
+
+def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
+    _checkpoint(tmp_path, 2)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(checkpoint.CheckpointError, match="Delete the run directory"):
+        checkpoint.load_latest(tmp_path)
+
+
+class Evil:
+    """Stands for any object that only arbitrary unpickling could rebuild."""
+
+
+def test_checkpoint_needing_arbitrary_unpickling_is_refused(tmp_path):
+    torch.save({"counters": {"steps": 1}, "payload": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="arbitrary unpickling"):
+        checkpoint.load_file(tmp_path / "evil.pt")
+
+
+def test_rng_state_round_trips():
+    import random
+
+    import numpy as np
+
+    state = checkpoint.rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    checkpoint.set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_the_same_run_twice_is_refused_by_a_lock(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(RunLockedError, match="already being trained by process"):
+            RunLock(tmp_path).acquire()
+    RunLock(tmp_path).acquire().release()  # released: free again
+
+
+def test_a_dead_process_lock_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    (tmp_path / "run.lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    with pytest.warns(UserWarning, match="stale lock"):
+        RunLock(tmp_path).acquire().release()
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_resumable(tmp_path):
+    proc = ganbench(tmp_path, "--budget", "400steps")
+    wait_for_checkpoint(tmp_path, 4, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again" in err.lower()
+    record = RunRecord.read(run_dir(tmp_path) / "run.json")
+    assert record.status == "interrupted"
+    assert not list(run_dir(tmp_path).rglob("*.tmp"))
