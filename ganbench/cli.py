@@ -31,7 +31,7 @@ DEFAULT_PLUGINS = "vanilla,dcgan"
 DEFAULT_DATASET = "digits"
 DEFAULT_BUDGET = "40s"
 DEFAULT_RESULTS = "results"
-DEFAULT_METRICS = ""
+DEFAULT_METRICS = "isc,fid"
 DEFAULT_CACHE_DIR = Path(user_cache_dir("ganbench"))
 DEFAULT_DATA_DIR = os.environ.get("GANBENCH_DATA_DIR") or str(Path(user_cache_dir("ganbench")) / "data")
 

@@ -172,6 +172,16 @@ def _check_scores(spec: MetricSpec, scores: Any) -> dict[str, float]:
     return out  # a NaN is kept as is: it is information (e.g. a collapsed generator), not a crash
 
 
+def preflight(specs: list[MetricSpec], dataset: ImageDataset, options: EvalOptions, device: torch.device) -> None:
+    """Run every metric's ``prepare`` once before any run trains, so a missing weights file or an
+    unknown extractor stops the invocation with its message instead of failing every run."""
+    ctx = MetricContext(None, dataset, options, torch.device(device), 0,  # type: ignore[arg-type]
+                        tuple(spec.name for spec in specs), resolve_cache_dir(options))
+    for spec in specs:
+        if spec.prepare is not None:
+            spec.prepare(ctx)
+
+
 def make_evaluator(
     specs: list[MetricSpec],
     model: GanModel,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import UsageError
 from .records import COMPLETED, RunRecord
 from .store import write_text
 
@@ -60,6 +61,12 @@ def _status(group: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def higher_is_better(column: str) -> bool:
+    """IS, precision/recall/F-score and throughput rank descending; FID, KID, losses and times ascending."""
+    key = column.split(":", 1)[-1]
+    return key.startswith(("isc", "prc")) or key == "img_per_s"
+
+
 def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None) -> pd.DataFrame:
     """Aggregate runs over seeds: mean and standard deviation of every counter, loss and score."""
     runs = runs_frame(records)
@@ -84,10 +91,23 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         out.append(row)
     board = pd.DataFrame(out)
     if rank_by:
-        column = rank_by if rank_by in board else f"score:{rank_by}"
-        if column in board:
-            board = board.sort_values(column, ascending=not rank_by.startswith(("is", "isc")), na_position="last")
+        board = board.sort_values(rank_column(board, rank_by), ascending=not higher_is_better(rank_by), na_position="last")
     return board.reset_index(drop=True)
+
+
+def rank_column(board: pd.DataFrame, rank_by: str) -> str:
+    """The column ``rank_by`` names: exact, ``score:<key>``, or the one score starting with it (``fid``)."""
+    for candidate in (rank_by, f"score:{rank_by}"):
+        if candidate in board:
+            return candidate
+    matches = [c for c in board.columns if c.startswith(f"score:{rank_by}") and not c.endswith(":std")]
+    if len(matches) == 1:
+        return matches[0]
+    known = [c for c in board.columns if c.startswith("score:") and not c.endswith(":std")]
+    raise UsageError(
+        f"--rank-by {rank_by!r} matches {len(matches)} columns; use one of: "
+        f"{', '.join(known) or 'steps, img_per_s (no scores recorded)'}."
+    )
 
 
 def display_frame(board: pd.DataFrame) -> pd.DataFrame:

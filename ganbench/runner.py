@@ -8,6 +8,7 @@ diverges or raises is recorded with its status and the rest go on.
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from . import __version__
 from .budget import Budget
 from .data import BatchStream, DatasetRequest, ImageDataset
 from .environment import capture, device_name
-from .evaluation import EvalOptions, make_evaluator
+from .evaluation import EvalOptions, make_evaluator, preflight
 from .errors import GanbenchError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, TrainSettings
@@ -189,12 +190,30 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def check_writable(results: Path) -> None:
+    """Fail before training, not after, when results cannot be written."""
+    runs = Path(results) / "runs"
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        probe = runs / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write results to {results}: {exc.strerror or exc}. "
+            "Choose a writable directory with --results DIR."
+        ) from exc
+
+
 def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
     """Plan, load the data once, and train every run; return their records."""
     planned = plan(registry, inv)
+    check_writable(inv.results)
     dataset = load_dataset(registry, inv)
     check_requirements(planned, dataset)
     device = resolve_device(inv.device)
+    if inv.evaluation.metrics:
+        preflight([registry.metric(m) for m in inv.evaluation.metrics], dataset, inv.evaluation, device)
     if inv.deterministic:
         torch.use_deterministic_algorithms(True)
     environment = capture(device, registry.distributions())

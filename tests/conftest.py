@@ -17,6 +17,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Extractors and reference statistics go to a per-session cache, never the user's."""
+    import os
+
+    path = tmp_path_factory.mktemp("ganbench-cache")
+    old = os.environ.get("GANBENCH_CACHE_DIR")
+    os.environ["GANBENCH_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("GANBENCH_CACHE_DIR", None)
+    else:
+        os.environ["GANBENCH_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def registry():
     """A registry built from what is installed, fresh for each test."""

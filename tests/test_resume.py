@@ -18,7 +18,7 @@ from ganbench.lock import RunLock, RunLockedError
 from ganbench.records import RunRecord
 from ganbench.runner import Invocation, execute
 
-ARGS = ["run", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
+ARGS = ["run", "--metrics=", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
         "--deterministic", "--batch-size", "32"]
 
 

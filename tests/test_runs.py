@@ -76,7 +76,7 @@ def run_dirs(results: Path) -> dict[str, Path]:
 
 def test_diverged_and_failed_runs_are_recorded_and_others_complete(fake_dist, tmp_path, capsys):
     fake_dist("ganbench-trouble", {"trouble": "trouble_mod"}, {"trouble_mod": TROUBLE})
-    code = main(["run", "--plugins", "nangan,crashgan,vanilla", "--budget", "12steps",
+    code = main(["run", "--metrics=", "--plugins", "nangan,crashgan,vanilla", "--budget", "12steps",
                  "--results", str(tmp_path), "--log-every", "2"])
     captured = capsys.readouterr()
     assert code == 1  # something did not complete, and the exit code says so
@@ -153,7 +153,7 @@ def test_evaluation_time_is_kept_off_the_training_clock(registry, tiny_dataset, 
 
 
 def test_a_run_directory_holds_everything(tmp_path):
-    assert main(["run", "--plugins", "dcgan", "--budget", "8steps", "--results", str(tmp_path), "--log-every", "2",
+    assert main(["run", "--metrics=", "--plugins", "dcgan", "--budget", "8steps", "--results", str(tmp_path), "--log-every", "2",
                  "--seed", "5"]) == 0
     (d,) = run_dirs(tmp_path).values()
     config = json.loads((d / "config.json").read_text())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ganbench import DatasetRequest, DatasetSpec, ImageDataset, hookimpl
+from ganbench import DatasetRequest, DatasetSpec, ImageDataset, UsageError, hookimpl
 
 DEFAULT_RESOLUTION = 16
 
@@ -20,7 +20,10 @@ def load(request: DatasetRequest) -> ImageDataset:
     from sklearn.datasets import load_digits
 
     if request.argument not in (None, "", "all"):
-        raise ValueError(f"digits takes no argument (got {request.argument!r}): it has a single split of 1,797 images")
+        raise UsageError(
+            f"The dataset 'digits' takes no argument (got 'digits:{request.argument}'): it has a single split of "
+            "1,797 images. Use --dataset digits, and --resolution to change its size."
+        )
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).float().mul(255.0 / 16.0).round().clamp(0, 255).to(torch.uint8)
     return ImageDataset(

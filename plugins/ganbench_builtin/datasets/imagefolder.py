@@ -1,7 +1,9 @@
 """imagefolder:PATH: a user's own images.
 
 Every image file under PATH is loaded, centre-cropped to a square and resized
-to ``--resolution`` (default 32). When PATH holds one sub-folder per class
+to ``--resolution``. Without ``--resolution`` the images must all have the
+same size, which is kept (centre-cropped to a square if needed): resizing a
+folder of mixed sizes is a choice the user makes explicitly. When PATH holds one sub-folder per class
 (the torchvision ImageFolder layout), the sub-folder names become labels;
 otherwise the dataset is unlabelled. Greyscale images stay one-channel when
 all images are greyscale; any colour image makes the whole set RGB.
@@ -18,7 +20,6 @@ from PIL import Image, UnidentifiedImageError
 from ganbench import DatasetRequest, DatasetSpec, DatasetUnavailableError, ImageDataset, UsageError, hookimpl
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-DEFAULT_RESOLUTION = 32
 
 
 def _square(image: Image.Image, resolution: int) -> Image.Image:
@@ -40,7 +41,6 @@ def load(request: DatasetRequest) -> ImageDataset:
             f"The image folder {root} holds no images ({', '.join(sorted(EXTENSIONS))}). "
             "Put image files in it, or one sub-folder of images per class."
         )
-    resolution = request.resolution or DEFAULT_RESOLUTION
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     labelled = bool(classes) and all(len(p.relative_to(root).parts) > 1 for p in files)
     opened = []
@@ -51,6 +51,14 @@ def load(request: DatasetRequest) -> ImageDataset:
                 opened.append(im.copy())
         except (UnidentifiedImageError, OSError) as exc:
             raise DatasetUnavailableError(f"Cannot read the image {path}: {exc}. Remove or replace the file.") from exc
+    sizes = sorted({im.size for im in opened})
+    if request.resolution is None and len(sizes) > 1:
+        examples = ", ".join(f"{w}x{h}" for w, h in sizes[:3])
+        raise UsageError(
+            f"The images in {root} have {len(sizes)} different sizes ({examples}, ...). "
+            "Pass --resolution N to centre-crop and resize them all to N x N pixels."
+        )
+    resolution = request.resolution or min(sizes[0])
     grey = all(im.mode in ("L", "1", "I;16", "I") for im in opened)
     mode = "L" if grey else "RGB"
     arrays = [np.asarray(_square(im.convert(mode), resolution), dtype=np.uint8) for im in opened]

@@ -1,0 +1,346 @@
+"""Glue between ganbench and torch-fidelity (IS, FID, KID, precision/recall).
+
+torch-fidelity computes the scores; this module only feeds it, safely:
+
+- The generator is sampled batch by batch straight into the feature
+  extractor through :class:`GeneratorInput` (a ``GenerativeModelBase``): no
+  image files, nothing generated ever touches the disk cache. Latents come
+  from the model's own distribution and a seeded ``torch.Generator``; class
+  labels of a conditional model are drawn here, in the dataset's class
+  proportions (torch-fidelity's own conditional path uses the removed
+  ``np.int`` and uniform labels), and torch-fidelity is told the model is
+  unconditional. The model is held outside the module tree, so
+  torch-fidelity's ``.cuda()`` never moves it.
+- Real images go in as :class:`UInt8Images`, a dataset of uint8 3-channel
+  tensors (greyscale repeated), and generated floats in [-1, 1] are rounded
+  to uint8 with :func:`ganbench.data.to_uint8`, never truncated.
+- Every keyword passed to ``calculate_metrics`` is checked against
+  ``torch_fidelity.defaults.DEFAULTS`` (:func:`checked_kwargs`): torch-fidelity
+  silently ignores a misspelt option. ``cuda`` is always passed explicitly
+  (it defaults to True and crashes without a GPU), ``kid_subset_size`` is
+  clamped to the sample counts, and all requested metrics are computed in one
+  call so they share one feature extraction.
+- torch-fidelity's disk cache is keyed by name only, so only the reference
+  set is ever cached, under a name holding the content hash of its images,
+  its split, resolution and the extractor (:func:`reference_cache_name`).
+
+Score keys are ``<metric><samples>[<extractor>]`` (:func:`score_key`):
+``isc10k[lenet-digits-1a2b3c4d]``, ``fid50k[inception-v3-compat]``, plus
+``isc<N>_std``, ``kid<N>_std``, ``prc<N>_precision``, ``prc<N>_recall`` and
+``prc<N>_f_score``. ``<samples>`` is the number of generated samples (``10k``
+for 10,000, ``500`` for 500); the reference set is always the whole dataset as
+loaded. ``<extractor>`` is the extractor's label: ``inception-v3-compat`` with
+the official weights, ``inception-v3-compat-<sha8>`` with any other weights
+file, and for trained domain extractors a name carrying the hash of their
+training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset
+from torch_fidelity.defaults import DEFAULTS
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+from .data import ImageDataset, to_uint8
+from .errors import GanbenchError, UsageError
+from .model import GanModel
+
+INCEPTION = "inception-v3-compat"
+INCEPTION_URL = URL_INCEPTION_V3
+INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
+INCEPTION_SHA256_PREFIX = INCEPTION_FILE.rsplit("-", 1)[-1].split(".")[0]  # 6726825d
+WEIGHTS_ENV = "GANBENCH_INCEPTION_WEIGHTS"
+
+#: torch-fidelity flag -> our metric name, and the result keys it produces -> our suffix.
+RESULT_KEYS: dict[str, dict[str, str]] = {
+    "isc": {torch_fidelity.KEY_METRIC_ISC_MEAN: "", torch_fidelity.KEY_METRIC_ISC_STD: "_std"},
+    "fid": {torch_fidelity.KEY_METRIC_FID: ""},
+    "kid": {torch_fidelity.KEY_METRIC_KID_MEAN: "", torch_fidelity.KEY_METRIC_KID_STD: "_std"},
+    "prc": {
+        torch_fidelity.KEY_METRIC_PRECISION: "_precision",
+        torch_fidelity.KEY_METRIC_RECALL: "_recall",
+        torch_fidelity.KEY_METRIC_F_SCORE: "_f_score",
+    },
+}
+METRICS = tuple(RESULT_KEYS)
+BINARY = ("fid", "kid", "prc")
+
+LabelSampler = Callable[[Sequence[int], int, torch.Generator], torch.Tensor]
+
+
+# -- naming ---------------------------------------------------------------
+
+
+def count_label(n: int) -> str:
+    """10000 -> '10k', 50000 -> '50k', 500 -> '500', 2500 -> '2500'."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def score_key(metric: str, suffix: str, samples: int, extractor: str) -> str:
+    """The name a score is recorded under, e.g. ``fid10k[lenet-digits-1a2b3c4d]``."""
+    return f"{metric}{count_label(samples)}{suffix}[{extractor}]"
+
+
+def slug(text: str) -> str:
+    """A string safe inside file names and torch-fidelity registry names."""
+    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.") or "data"
+
+
+def dataset_digest(dataset: ImageDataset) -> str:
+    """SHA-256 of a dataset's content: shape, pixels and labels (not its name)."""
+    h = hashlib.sha256()
+    images = dataset.images.contiguous()
+    h.update(repr((tuple(images.shape), str(images.dtype))).encode())
+    h.update(images.numpy().tobytes())
+    if dataset.labels is not None:
+        h.update(b"labels")
+        h.update(dataset.labels.to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def reference_cache_name(dataset: ImageDataset, extractor_tag: str = "", digest: str | None = None) -> str:
+    """torch-fidelity cache name for a reference set: content hash, split and resolution.
+
+    torch-fidelity appends ``-<extractor name>-features-<layer>`` (and ``-stat-fid-<layer>``);
+    ``extractor_tag`` adds what that name does not tell (e.g. the hash of a non-official weights file).
+    """
+    digest = digest or dataset_digest(dataset)
+    name = f"ganbench-{slug(dataset.name)}-{slug(dataset.split)}-{dataset.resolution}px-{digest[:16]}"
+    return f"{name}-{extractor_tag}" if extractor_tag else name
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, memoised per (path, size, mtime)."""
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+# -- the Inception weights ------------------------------------------------
+
+
+def inception_search_paths(option: Path | None, cache_dir: Path) -> list[Path]:
+    """Where the Inception weights are looked for, in order."""
+    if option is not None:
+        return [Path(option).expanduser()]
+    paths = []
+    if os.environ.get(WEIGHTS_ENV):
+        paths.append(Path(os.environ[WEIGHTS_ENV]).expanduser())
+    paths.append(Path(cache_dir) / "weights" / INCEPTION_FILE)
+    paths.append(Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE)  # where torch-fidelity downloads it
+    return paths
+
+
+def resolve_inception_weights(option: Path | None, cache_dir: Path) -> Path:
+    """The local Inception-v3 weights file, or a GanbenchError saying where to get it and where to put it."""
+    paths = inception_search_paths(option, cache_dir)
+    for path in paths:
+        if path.is_file():
+            return path
+    target = Path(cache_dir) / "weights" / INCEPTION_FILE
+    if option is not None:
+        where = f"The file given with --inception-weights does not exist: {paths[0]}."
+    else:
+        where = f"Looked for it in: {', '.join(str(p) for p in paths)}."
+    raise GanbenchError(
+        f"The Inception-v3 weights for the {INCEPTION!r} extractor are not on disk, and ganbench does not "
+        f"download them. {where} Download {INCEPTION_FILE} from {INCEPTION_URL} "
+        f"(e.g. `curl -L -o {target} {INCEPTION_URL}`) and put it at {target}, or pass its path with "
+        f"--inception-weights PATH or the {WEIGHTS_ENV} environment variable. "
+        f"On a machine without it, score with a domain extractor instead (--extractor lenet)."
+    )
+
+
+def inception_label(weights: Path) -> str:
+    """``inception-v3-compat`` for the official weights; ``inception-v3-compat-<sha8>`` for any other file."""
+    digest = file_digest(weights)
+    return INCEPTION if digest.startswith(INCEPTION_SHA256_PREFIX) else f"{INCEPTION}-{digest[:8]}"
+
+
+# -- inputs ---------------------------------------------------------------
+
+
+def to_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
+    """A batch for a feature extractor: uint8 with 3 channels (greyscale repeated); floats in [-1, 1] rounded."""
+    if images.dtype != torch.uint8:
+        images = to_uint8(images)
+    if images.shape[1] == 1:
+        images = images.repeat(1, 3, 1, 1)
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise GanbenchError(f"Cannot score images shaped {tuple(images.shape)}: expected (N, 1 or 3, H, W).")
+    return images.contiguous()
+
+
+class UInt8Images(Dataset):
+    """A block of uint8 images (N, C, H, W) as a torch Dataset of 3-channel uint8 tensors."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise GanbenchError(f"Reference images must be uint8 (N, C, H, W); got {images.dtype} {tuple(images.shape)}.")
+        self.images = images
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_rgb_uint8(self.images[index : index + 1])[0]
+
+
+def iid_labels(class_counts: Sequence[int], n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` i.i.d. labels in the proportions of ``class_counts`` (the fallback label sampler)."""
+    p = torch.as_tensor(list(class_counts), dtype=torch.float64)
+    return torch.multinomial(p, n, replacement=True, generator=generator)
+
+
+class GeneratorInput(torch_fidelity.GenerativeModelBase):
+    """A GanModel as torch-fidelity's input1: ``num_samples`` generated images, batch by batch.
+
+    torch-fidelity calls it with noise of shape (batch, 1) and uses only the
+    batch size: latents (and labels) are drawn here from ``seed``, so the
+    samples are the same whatever the device and torch-fidelity's RNG.
+    """
+
+    def __init__(
+        self,
+        model: GanModel,
+        num_samples: int,
+        device: torch.device,
+        seed: int,
+        class_counts: Sequence[int] = (),
+        label_sampler: LabelSampler | None = None,
+    ) -> None:
+        super().__init__()
+        self.__dict__["_model"] = model  # outside the module tree: torch-fidelity's .cuda() must not move it
+        self.device = torch.device(device)
+        self.num_samples = num_samples
+        self.generator = torch.Generator().manual_seed(seed)
+        self.labels: torch.Tensor | None = None
+        if model.conditional and model.num_classes > 0:
+            counts = list(class_counts) or [1] * model.num_classes
+            if len(counts) != model.num_classes:
+                raise GanbenchError(
+                    f"The model has {model.num_classes} classes but the dataset {len(counts)}; cannot draw labels for it."
+                )
+            self.labels = (label_sampler or iid_labels)(counts, num_samples, self.generator).to(torch.int64)
+        self.position = 0
+
+    @property
+    def z_size(self) -> int:
+        return 1
+
+    @property
+    def z_type(self) -> str:
+        return "normal"
+
+    @property
+    def num_classes(self) -> int:
+        return 0  # labels are drawn here, never by torch-fidelity
+
+    def forward(self, noise: torch.Tensor, *unused: Any) -> torch.Tensor:
+        n = int(noise.shape[0])
+        model = self.__dict__["_model"]
+        z = model.sample_latent(n, self.device, generator=self.generator)
+        labels = None
+        if self.labels is not None:
+            labels = self.labels[self.position : self.position + n].to(self.device)
+        self.position += n
+        images = model.generate(z, labels)
+        return to_rgb_uint8(images).to(noise.device)
+
+
+# -- calling torch-fidelity -------------------------------------------------
+
+
+def checked_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` for ``calculate_metrics``, refusing any name torch-fidelity does not know (it would ignore it)."""
+    unknown = sorted(set(kwargs) - set(DEFAULTS))
+    if unknown:
+        raise GanbenchError(
+            f"torch-fidelity {torch_fidelity.__version__} does not know the option(s) {', '.join(unknown)}; "
+            "it would silently ignore them. This is a bug in the caller."
+        )
+    if "cuda" not in kwargs:
+        raise GanbenchError("Pass 'cuda' to torch-fidelity explicitly: it defaults to True and fails without a GPU.")
+    return dict(kwargs)
+
+
+def calculate(
+    metrics: Sequence[str],
+    generated: torch_fidelity.GenerativeModelBase | Dataset,
+    num_generated: int,
+    reference: Dataset | None,
+    reference_cache_name: str | None,
+    extractor: str,
+    device: torch.device,
+    cache_dir: Path,
+    seed: int = 0,
+    weights_path: Path | None = None,
+    batch_size: int = 128,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """Every metric in ``metrics`` from one ``calculate_metrics`` call; returns torch-fidelity's keys."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise UsageError(f"torch-fidelity metrics are {', '.join(METRICS)}; got {', '.join(metrics) or 'none'}.")
+    binary = [m for m in metrics if m in BINARY]
+    kwargs: dict[str, Any] = {
+        "input1": generated,
+        "cuda": torch.device(device).type == "cuda",
+        "batch_size": batch_size,
+        "feature_extractor": extractor,
+        "cache": True,
+        "cache_root": str(Path(cache_dir) / "fidelity"),
+        "input1_cache_name": None,  # never cache generated samples
+        "rng_seed": seed,
+        "save_cpu_ram": True,  # no DataLoader worker processes for an in-memory tensor
+        "verbose": False,
+        **{m: True for m in metrics},
+    }
+    if isinstance(generated, torch_fidelity.GenerativeModelBase):
+        kwargs["input1_model_num_samples"] = num_generated
+    if binary:
+        if reference is None or not reference_cache_name:
+            raise GanbenchError("FID, KID and precision/recall need the reference images and a cache name holding their hash.")
+        kwargs["input2"] = reference
+        kwargs["input2_cache_name"] = reference_cache_name
+    if weights_path is not None:
+        kwargs["feature_extractor_weights_path"] = str(weights_path)
+    if "kid" in metrics:
+        n_ref = len(reference) if reference is not None else num_generated
+        kwargs["kid_subset_size"] = max(2, min(int(DEFAULTS["kid_subset_size"]), num_generated, n_ref))
+    if "prc" in metrics:
+        kwargs["prc_batch_size"] = 2_000  # distance blocks of 2,000 x N instead of 10,000 x N
+    if "isc" in metrics:
+        kwargs["isc_splits"] = max(1, min(int(DEFAULTS["isc_splits"]), num_generated // 2))
+    kwargs.update(extra or {})
+    if isinstance(generated, GeneratorInput):
+        generated.position = 0
+    return torch_fidelity.calculate_metrics(**checked_kwargs(kwargs))
+
+
+def named_scores(raw: Mapping[str, float], metrics: Sequence[str], samples: int, extractor: str) -> dict[str, float]:
+    """torch-fidelity's result keys renamed to ganbench score keys (see the module docstring)."""
+    out = {}
+    for metric in metrics:
+        for key, suffix in RESULT_KEYS[metric].items():
+            if key in raw:
+                out[score_key(metric, suffix, samples, extractor)] = float(raw[key])
+    return out

@@ -1,0 +1,330 @@
+"""began: boundary equilibrium GAN (Berthelot, Schumm & Metz 2017).
+
+Registers the family ``began`` and the objective ``began``. The family's
+discriminator is an auto-encoder that returns a reconstruction of its input
+(``provides=RECONSTRUCTION``), so it trains only with objectives that need a
+reconstruction, and the ``began`` objective only with such families: the core
+refuses ``dcgan:began`` or ``began:hinge`` before training.
+
+Sources: the paper (§3.4 the objective, k_t and M_global, §3.5 the
+architecture, §4 the set-up) and carpedm20/BEGAN-tensorflow for what the
+paper leaves open; see REFERENCES §2.5.
+
+Objective (§3.4), with L(v) = mean |v - D(v)| (L1, eta = 1)::
+
+    L_D = L(x) - k_t * L(G(z))        L_G = L(G(z))
+    k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1)
+    M_global = L(x) + |gamma * L(x) - L(G(z))|
+
+lambda_k = 0.001, k_0 = 0, gamma = 0.5 (the common default; the paper explores
+0.3-0.7; ``options["gamma"]`` changes it). L(G(z)) in the k update and in
+M_global is the generator's loss on a fresh z after the discriminator update,
+i.e. L(G(z_G)) as in the paper. Every step logs ``L(x)``, ``L(G(z))``,
+``k_t`` (after this step's update), ``M_global``, ``balance``
+(gamma L(x) - L(G(z))) and ``lr``.
+
+Architecture (§3.5), no batch norm anywhere, 3x3 convolutions with ELU:
+
+- Encoder: conv(C -> n); then per scale two convs, and between scales a
+  stride-2 conv (sub-sampling) whose width grows linearly n, 2n, 3n, ...;
+  down to 8x8 (to the resolution itself when it is <= 8); a fully connected
+  bottleneck to h in R^64 (N_h = 64) with no non-linearity.
+- Decoder: FC h -> 8x8xn, per scale two convs with ELU, nearest-neighbour
+  up-sampling between scales, a final 3x3 conv to C channels with no
+  activation (carpedm20): a reconstruction need not be bounded, the L1 loss
+  pulls it into [-1, 1].
+- Generator: the decoder's architecture from z ~ U[-1, 1]^64 (N_z = 64),
+  plus a tanh on the output (see departures).
+- Adapting to the dataset: the bottleneck map is the resolution halved while
+  it is even and above 8: 16 -> 8, 32 -> 16 -> 8, 64 -> 32 -> 16 -> 8 and
+  **28 -> 14 -> 7** (a 7x7 bottleneck map, no resizing). A size with no such
+  halving keeps its own size (e.g. 9x9).
+
+Optimiser: Adam lr 1e-4, betas (0.5, 0.999) for both networks (carpedm20; the
+paper gives an initial lr in [5e-5, 1e-4]). The paper halves the lr "when the
+convergence measure stalls"; ganbench implements that with :class:`StallDecay`:
+an exponential moving average of M_global (decay 0.99, about a 100-step
+horizon) is tracked; when it has not improved on its best value by at least
+1 % for ``lr_patience`` steps (default 1000, ``options["lr_patience"]``),
+both learning rates are halved (never below 2e-5, carpedm20's
+``lr_lower_boundary``, or the initial lr if that is lower) and the patience
+count restarts. The decay state travels in ``extra_state``; the lr itself is
+in the optimisers' state.
+
+Departures, and why:
+- Default n = 32 filters (``options["width"]``); the paper uses n = 64 or
+  128, which is much slower on a CPU. ``width=64`` or ``128`` restores it.
+- The generator ends in tanh, so its images lie in [-1, 1] as every ganbench
+  family's must (carpedm20 has no output activation and clips afterwards);
+  the discriminator's decoder keeps the linear output.
+- No skip connections (the paper's optional variant with skip connections
+  is left out); one discriminator step
+  per generator step (``--n-critic`` may change it).
+- The stall rule above is ganbench's own reading of "decayed by a factor of
+  2 when M_global stalls"; carpedm20 simply halves every 100k steps.
+- Batch size is the harness's (the same for every family); the paper used 16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench import (
+    RECONSTRUCTION,
+    AdversarialModel,
+    BuildContext,
+    CriticInputs,
+    ModelSpec,
+    Objective,
+    ObjectiveSpec,
+    StepContext,
+    hookimpl,
+)
+from ganbench.model import Draw
+
+LATENT_DIM = 64  # N_z
+HIDDEN_DIM = 64  # N_h
+WIDTH = 32  # n (paper: 64 or 128)
+LR = 1e-4
+BETAS = (0.5, 0.999)
+GAMMA = 0.5
+LAMBDA_K = 0.001
+MIN_LR = 2e-5
+LR_PATIENCE = 1000
+EMA_DECAY = 0.99
+MIN_IMPROVEMENT = 0.01
+
+
+def geometry(resolution: int) -> tuple[int, int]:
+    """(bottleneck map size, number of halvings): halve while even and above 8."""
+    base, k = resolution, 0
+    while base > 8 and base % 2 == 0:
+        base //= 2
+        k += 1
+    return base, k
+
+
+def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, stride, 1)
+
+
+class Encoder(nn.Module):
+    """x -> h: 3x3 convs with ELU, stride-2 sub-sampling, widths n, 2n, 3n, ..., linear FC bottleneck."""
+
+    def __init__(self, channels: int, resolution: int, width: int, hidden: int) -> None:
+        super().__init__()
+        base, k = geometry(resolution)
+        layers: list[nn.Module] = [_conv(channels, width), nn.ELU()]
+        for i in range(k + 1):
+            c = width * (i + 1)
+            layers += [_conv(c, c), nn.ELU(), _conv(c, c), nn.ELU()]
+            if i < k:
+                layers += [_conv(c, c + width, stride=2), nn.ELU()]
+        self.convs = nn.Sequential(*layers)
+        self.fc = nn.Linear(base * base * width * (k + 1), hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(x).flatten(1))
+
+
+class Decoder(nn.Module):
+    """h (or z) -> image: FC to base x base x n, 3x3 convs with ELU, nearest-neighbour up-sampling."""
+
+    def __init__(self, channels: int, resolution: int, width: int, hidden: int, tanh: bool) -> None:
+        super().__init__()
+        base, k = geometry(resolution)
+        self.base, self.width = base, width
+        self.fc = nn.Linear(hidden, base * base * width)
+        layers: list[nn.Module] = []
+        for i in range(k + 1):
+            layers += [_conv(width, width), nn.ELU(), _conv(width, width), nn.ELU()]
+            if i < k:
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        layers.append(_conv(width, channels))
+        if tanh:
+            layers.append(nn.Tanh())
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.convs(self.fc(h).view(-1, self.width, self.base, self.base))
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int = WIDTH) -> None:
+        super().__init__()
+        self.decoder = Decoder(channels, resolution, width, latent_dim, tanh=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+class Discriminator(nn.Module):
+    """The auto-encoder: returns a reconstruction of its input (same shape)."""
+
+    def __init__(self, channels: int, resolution: int, width: int = WIDTH, hidden: int = HIDDEN_DIM) -> None:
+        super().__init__()
+        self.encoder = Encoder(channels, resolution, width, hidden)
+        self.decoder = Decoder(channels, resolution, width, hidden, tanh=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def reconstruction_loss(v: torch.Tensor, d_v: torch.Tensor) -> torch.Tensor:
+    """L(v) = mean |v - D(v)| (the paper's pixel-wise L1, averaged rather than summed)."""
+    return (v - d_v).abs().mean()
+
+
+class BeganObjective(Objective):
+    """The boundary-equilibrium losses; stateful (k_t), see the module docstring."""
+
+    name = "began"
+    needs = RECONSTRUCTION
+    n_critic = 1
+
+    def __init__(self, gamma: float = GAMMA, lambda_k: float = LAMBDA_K, k: float = 0.0) -> None:
+        self.gamma = gamma
+        self.lambda_k = lambda_k
+        self.k = k
+        self._loss_real: float | None = None
+
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+        loss_real = reconstruction_loss(inputs.real, inputs.d_real)
+        loss_fake = reconstruction_loss(inputs.fake, inputs.d_fake)
+        self._loss_real = float(loss_real.detach())
+        return loss_real - self.k * loss_fake, {"L(x)": self._loss_real}
+
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = reconstruction_loss(fake, d_fake)
+        loss_fake = float(loss.detach())
+        logs = {"L(G(z))": loss_fake}
+        if self._loss_real is not None:  # the equilibrium update needs this step's L(x)
+            balance = self.gamma * self._loss_real - loss_fake
+            self.k = min(1.0, max(0.0, self.k + self.lambda_k * balance))
+            logs.update(balance=balance, M_global=self._loss_real + abs(balance))
+            self._loss_real = None
+        logs["k_t"] = self.k
+        return loss, logs
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "gamma": self.gamma, "lambda_k": self.lambda_k}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.k = float(state.get("k", self.k))
+        self.gamma = float(state.get("gamma", self.gamma))
+        self.lambda_k = float(state.get("lambda_k", self.lambda_k))
+
+
+class StallDecay:
+    """Says when a smoothed measure has stalled: no relative improvement of its EMA over ``patience`` updates."""
+
+    def __init__(
+        self, patience: int = LR_PATIENCE, decay: float = EMA_DECAY, min_improvement: float = MIN_IMPROVEMENT
+    ) -> None:
+        self.patience = patience
+        self.decay = decay
+        self.min_improvement = min_improvement
+        self.smoothed: float | None = None
+        self.best: float | None = None
+        self.since_best = 0
+        self.halvings = 0
+
+    def update(self, value: float) -> bool:
+        """Feed one measurement; True when the measure has stalled (the counter then restarts)."""
+        self.smoothed = value if self.smoothed is None else self.decay * self.smoothed + (1 - self.decay) * value
+        if self.best is None or self.smoothed < self.best * (1 - self.min_improvement):
+            self.best, self.since_best = self.smoothed, 0
+            return False
+        self.since_best += 1
+        if self.since_best >= self.patience:
+            self.best, self.since_best = self.smoothed, 0
+            self.halvings += 1
+            return True
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"smoothed": self.smoothed, "best": self.best, "since_best": self.since_best, "halvings": self.halvings}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.smoothed = state.get("smoothed")
+        self.best = state.get("best")
+        self.since_best = int(state.get("since_best", 0))
+        self.halvings = int(state.get("halvings", 0))
+
+
+class BeganModel(AdversarialModel):
+    """The shared alternating step, then BEGAN's lr decay when M_global stalls."""
+
+    def __init__(self, *args: Any, stall: StallDecay, min_lr: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stall = stall
+        self.min_lr = min_lr
+
+    @property
+    def lr(self) -> float:
+        return float(self.opt_d.param_groups[0]["lr"])
+
+    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
+        logs = super().train_step(draw, ctx)
+        if "M_global" in logs and self.stall.update(logs["M_global"]):
+            for opt in (self.opt_g, self.opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = max(self.min_lr, group["lr"] * 0.5)
+        logs["lr"] = self.lr
+        return logs
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "lr_decay": self.stall.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.stall.load_state_dict(state.get("lr_decay", {}))
+
+
+def build(ctx: BuildContext) -> BeganModel:
+    options = ctx.settings.options
+    width = int(options.get("width", WIDTH))
+    if isinstance(ctx.objective, BeganObjective):
+        ctx.objective.gamma = float(options.get("gamma", GAMMA))
+    g = Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width).to(ctx.device)
+    d = Discriminator(ctx.data.channels, ctx.data.resolution, width, HIDDEN_DIM).to(ctx.device)
+    lr = ctx.settings.lr or LR
+    return BeganModel(
+        g, d,
+        torch.optim.Adam(g.parameters(), lr=lr, betas=BETAS),
+        torch.optim.Adam(d.parameters(), lr=lr, betas=BETAS),
+        ctx.objective, ctx, latent_dim=LATENT_DIM, latent="uniform",
+        stall=StallDecay(patience=int(options.get("lr_patience", LR_PATIENCE))),
+        min_lr=min(MIN_LR, lr),
+    )
+
+
+@hookimpl
+def ganbench_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            name="began",
+            build=build,
+            description="boundary equilibrium GAN: auto-encoder discriminator (ELU, no batch norm), k_t balance",
+            paper="Berthelot et al. 2017",
+            default_objective="began",
+            provides=RECONSTRUCTION,
+            defaults={"latent": "uniform(64)", "hidden": HIDDEN_DIM, "width": WIDTH, "lr": LR, "betas": BETAS,
+                      "gamma": GAMMA, "lambda_k": LAMBDA_K, "min_lr": MIN_LR,
+                      "lr_decay": f"x0.5 when M_global stalls ({LR_PATIENCE} steps)"},
+        )
+    ]
+
+
+@hookimpl
+def ganbench_objectives() -> list[ObjectiveSpec]:
+    return [
+        ObjectiveSpec(
+            "began", BeganObjective,
+            "L1 auto-encoder losses with the k_t equilibrium term (gamma 0.5, lambda_k 0.001); logs M_global",
+            "Berthelot et al. 2017", needs=RECONSTRUCTION,
+        )
+    ]

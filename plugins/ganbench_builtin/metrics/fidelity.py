@@ -1,0 +1,154 @@
+"""isc, fid, kid, prc: the standard sample-quality scores, computed by torch-fidelity.
+
+- isc: Inception Score (Salimans et al. 2016), higher is better.
+- fid: Fréchet Inception Distance (Heusel et al. 2017), lower is better.
+- kid: Kernel Inception Distance (Bińkowski et al. 2018), unbiased MMD² with
+  the cubic polynomial kernel over 100 subsets of 1,000 (fewer when there
+  are fewer samples), lower is better.
+- prc: improved precision and recall (Kynkäänniemi et al. 2019), k=3.
+
+Whatever subset of the four a run asks for is computed in one torch-fidelity
+call per evaluation, so the generated samples are drawn and their features
+extracted once (see :mod:`ganbench.fidelity` for the safeguards).
+
+Protocol:
+
+- Generated samples: ``--eval-samples`` (final) and
+  ``--eval-samples-intermediate``; by default 50,000, the literature's count
+  for IS and FID (:data:`DEFAULT_SAMPLES`), except with the domain extractor
+  ``lenet``, whose default is 10,000 (50,000 takes about a minute per
+  evaluation on a 2-core CPU, 10,000 about 10 s). Latents are drawn from a
+  generator seeded by the run's seed, so every evaluation of a run scores the
+  same latents; a conditional model gets labels in the dataset's class
+  proportions.
+- Reference: the whole dataset as loaded (the training split), cached on
+  disk per (content hash, split, resolution, extractor).
+- Extractor: ``--extractor``; by default the dataset's domain extractor when
+  it has one (:data:`DOMAIN_EXTRACTORS`: ``lenet`` for digits and mnist),
+  otherwise ``inception-v3-compat``, whose weights must be on disk
+  (``--inception-weights``). Any other extractor torch-fidelity has
+  registered (``vgg16``, ``clip-*``, ``dinov2-*``) may be named too; those
+  download their own weights.
+
+Score keys name the metric, the generated sample count and the extractor:
+``fid50k[inception-v3-compat]``, ``isc10k[lenet-digits-1a2b3c4d]``,
+``isc10k_std[...]``, ``kid10k[...]``, ``kid10k_std[...]``,
+``prc10k_precision[...]``, ``prc10k_recall[...]``, ``prc10k_f_score[...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from ganbench import MetricSpec, UsageError, hookimpl
+from ganbench.evaluation import MetricContext
+from ganbench.fidelity import (
+    BINARY,
+    INCEPTION,
+    METRICS,
+    GeneratorInput,
+    UInt8Images,
+    calculate,
+    dataset_digest,
+    inception_label,
+    named_scores,
+    reference_cache_name,
+    resolve_inception_weights,
+)
+from ganbench_builtin.extractors import lenet
+
+#: dataset name -> its domain extractor, the default for that dataset. A labelled
+#: dataset not listed here can still ask for one with --extractor lenet.
+DOMAIN_EXTRACTORS = {"digits": "lenet", "mnist": "lenet"}
+
+#: default generated samples per evaluation, by extractor kind.
+DEFAULT_SAMPLES = {"lenet": 10_000, "other": 50_000}
+
+STATE = "torch-fidelity"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What ``prepare`` resolved for a run, shared by the four metrics."""
+
+    extractor: str  # the name torch-fidelity knows
+    label: str  # the name in score keys
+    weights: Path | None
+    default_samples: int
+    reference_cache: str
+
+
+def default_extractor(dataset_name: str) -> str:
+    return DOMAIN_EXTRACTORS.get(dataset_name.split(":", 1)[0], INCEPTION)
+
+
+def resolve(ctx: MetricContext) -> Setup:
+    requested = ctx.options.extractor or default_extractor(ctx.dataset.name)
+    if requested == "lenet":
+        name, weights = lenet.prepare(ctx.dataset, ctx.cache_dir)
+        extractor, label, default = name, name, DEFAULT_SAMPLES["lenet"]
+    elif requested == INCEPTION:
+        weights = resolve_inception_weights(ctx.options.inception_weights, ctx.cache_dir)
+        extractor, label, default = INCEPTION, inception_label(weights), DEFAULT_SAMPLES["other"]
+    elif requested in FEATURE_EXTRACTORS_REGISTRY:
+        extractor, label, weights, default = requested, requested, None, DEFAULT_SAMPLES["other"]
+    else:
+        known = ["lenet", *sorted(FEATURE_EXTRACTORS_REGISTRY)]
+        raise UsageError(f"Unknown feature extractor {requested!r} for --extractor; choose one of {', '.join(known)}.")
+    cache = reference_cache_name(ctx.dataset, label if label != extractor else "", dataset_digest(ctx.dataset))
+    return Setup(extractor, label, weights, default, cache)
+
+
+def prepare(ctx: MetricContext) -> None:
+    if STATE not in ctx.state:
+        ctx.state[STATE] = resolve(ctx)
+
+
+def _label_sampler():
+    try:
+        from ganbench_builtin.conditional import sample_labels
+    except ImportError:  # the conditional family is optional; fall back to i.i.d. labels
+        return None
+    return sample_labels
+
+
+def score_all(ctx: MetricContext) -> tuple[dict[str, float], int, str]:
+    """Every requested torch-fidelity metric in one call: (raw results, samples, extractor label)."""
+    prepare(ctx)
+    setup: Setup = ctx.state[STATE]
+    wanted = [m for m in METRICS if m in ctx.metrics]
+    n = ctx.num_samples or setup.default_samples
+    generated = GeneratorInput(
+        ctx.model, n, ctx.device, seed=1_000_003 * (ctx.seed + 1),
+        class_counts=ctx.dataset.info.class_counts, label_sampler=_label_sampler(),
+    )
+    reference = UInt8Images(ctx.dataset.images) if any(m in BINARY for m in wanted) else None
+    raw = calculate(wanted, generated, n, reference, setup.reference_cache, setup.extractor, ctx.device,
+                    ctx.cache_dir, seed=ctx.seed, weights_path=setup.weights)
+    return raw, n, setup.label
+
+
+def _compute(metric: str):
+    def compute(ctx: MetricContext) -> dict[str, float]:
+        raw, n, label = ctx.once(STATE, lambda: score_all(ctx))
+        return named_scores(raw, [metric], n, label)
+
+    compute.__name__ = f"compute_{metric}"
+    return compute
+
+
+@hookimpl
+def ganbench_metrics() -> list[MetricSpec]:
+    return [
+        MetricSpec("isc", _compute("isc"), "Inception Score (Salimans et al. 2016) via torch-fidelity; higher is better",
+                   higher_is_better=True, prepare=prepare),
+        MetricSpec("fid", _compute("fid"), "Fréchet Inception Distance (Heusel et al. 2017) via torch-fidelity",
+                   prepare=prepare),
+        MetricSpec("kid", _compute("kid"), "Kernel Inception Distance (Bińkowski et al. 2018) via torch-fidelity",
+                   prepare=prepare),
+        MetricSpec("prc", _compute("prc"), "precision and recall (Kynkäänniemi et al. 2019) via torch-fidelity; "
+                   "higher is better", higher_is_better=True, prepare=prepare),
+    ]

@@ -1,0 +1,183 @@
+"""The began family and objective: architecture, equilibrium controller, lr decay, pairing, end to end."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from ganbench.cli import main
+from ganbench.data import BatchStream, DataInfo, DatasetRequest
+from ganbench.errors import UsageError
+from ganbench.model import BuildContext, StepContext, TrainSettings
+from ganbench.objective import RECONSTRUCTION, CriticInputs
+from ganbench.plugins import build_registry
+from ganbench.runner import resolve_pair
+from ganbench_builtin.began import BeganModel, BeganObjective, StallDecay, build, geometry
+from ganbench_builtin.datasets.digits import load
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two shared cores: one intra-op thread is several times faster than two fighting other processes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make(channels: int = 1, resolution: int = 16, batch: int = 8, **options) -> BeganModel:
+    torch.manual_seed(0)
+    ctx = BuildContext(
+        DataInfo("toy", channels=channels, resolution=resolution), BeganObjective(),
+        TrainSettings(batch_size=batch, options=options), torch.device("cpu"), seed=0,
+    )
+    return build(ctx)
+
+
+def toy_draw(channels: int, resolution: int, batch: int = 8):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(batch, channels, resolution, resolution, generator=g) * 2 - 1
+    return lambda: (x, None)
+
+
+def digits_draw(batch: int = 8):
+    ds = load(DatasetRequest("digits", None, Path("."), False, None)).resized(16)
+    return BatchStream(ds, batch, 0, torch.device("cpu")).next
+
+
+@pytest.mark.parametrize(("channels", "resolution", "base"), [(1, 16, 8), (1, 28, 7), (3, 32, 8)])
+def test_shapes_and_range(channels, resolution, base):
+    assert geometry(resolution)[0] == base
+    model = make(channels, resolution, width=8)
+    z = model.sample_latent(4, torch.device("cpu"))
+    assert model.latent == "uniform" and z.shape == (4, 64) and z.abs().max() <= 1
+    with torch.no_grad():
+        images = model.generate(z)
+        x = torch.rand(4, channels, resolution, resolution) * 2 - 1
+        recon = model.discriminator(x)
+    assert images.shape == (4, channels, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1
+    assert recon.shape == x.shape  # the discriminator is an auto-encoder
+    assert model.discriminator.encoder.fc.out_features == 64  # N_h
+    modules = list(model.discriminator.modules()) + list(model.generator.modules())
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules)
+    assert any(isinstance(m, nn.ELU) for m in modules)
+
+
+def test_encoder_widths_grow_linearly():
+    model = make(1, 32, width=8)
+    convs = [m for m in model.discriminator.encoder.convs if isinstance(m, nn.Conv2d)]
+    strided = [m for m in convs if m.stride == (2, 2)]
+    assert [m.out_channels for m in strided] == [16, 24]  # n, 2n, 3n
+    assert model.discriminator.encoder.fc.in_features == 8 * 8 * 24
+
+
+def test_objective_formulas_and_state():
+    obj = BeganObjective(gamma=0.5)
+    real = torch.zeros(2, 1, 4, 4)
+    fake = torch.zeros(2, 1, 4, 4)
+    d_real, d_fake = torch.full_like(real, 0.4), torch.full_like(fake, 0.1)  # L(x)=0.4, L(G(z))=0.1
+    obj.k = 0.5
+    loss_d, logs_d = obj.discriminator_loss(CriticInputs(real, fake, d_real, d_fake, lambda x: x))
+    assert loss_d.item() == pytest.approx(0.4 - 0.5 * 0.1)
+    assert logs_d["L(x)"] == pytest.approx(0.4)
+    loss_g, logs_g = obj.generator_loss(fake, d_fake)
+    assert loss_g.item() == pytest.approx(0.1)
+    assert logs_g["balance"] == pytest.approx(0.5 * 0.4 - 0.1)
+    assert logs_g["M_global"] == pytest.approx(0.4 + 0.1)
+    assert logs_g["k_t"] == pytest.approx(0.5 + 0.001 * 0.1)
+    obj.k = 1.0  # clipped at both ends
+    obj.discriminator_loss(CriticInputs(real, fake, d_real, d_fake, lambda x: x))
+    assert obj.generator_loss(fake, d_fake)[1]["k_t"] == 1.0
+    obj.k = 0.0
+    obj.discriminator_loss(CriticInputs(real, fake, d_real, d_fake, lambda x: x))
+    assert obj.generator_loss(fake, torch.full_like(fake, 0.9))[1]["k_t"] == 0.0
+    other = BeganObjective()
+    obj.k = 0.25
+    other.load_state_dict(obj.state_dict())
+    assert other.k == 0.25 and other.gamma == 0.5 and BeganObjective.needs == RECONSTRUCTION
+
+
+def test_gamma_option_reaches_the_objective():
+    assert make(width=8, gamma=0.7).objective.gamma == 0.7
+    assert make(width=8).objective.gamma == 0.5
+
+
+def test_training_changes_weights_and_logs():
+    model = make(1, 16, width=8)
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    before_d = [p.detach().clone() for p in model.discriminator.parameters()]
+    draw = toy_draw(1, 16)
+    for step in range(3):
+        logs = model.train_step(draw, StepContext(step, step / 3))
+        assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+        assert 0 <= logs["k_t"] <= 1
+    assert {"L(x)", "L(G(z))", "k_t", "M_global", "lr", "loss_d", "loss_g"} <= set(logs)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
+
+
+def test_k_t_follows_the_balance_on_digits():
+    """k_t starts at 0, rises while gamma L(x) > L(G(z)) and falls (never below 0) when it is not."""
+    model = make(1, 16, width=8)
+    draw = digits_draw()
+    k, rose = 0.0, False
+    for step in range(12):
+        logs = model.train_step(draw, StepContext(step, step / 12))
+        expected = min(1.0, max(0.0, k + 0.001 * logs["balance"]))
+        assert logs["k_t"] == pytest.approx(expected)
+        assert logs["balance"] == pytest.approx(0.5 * logs["L(x)"] - logs["L(G(z))"])
+        if logs["balance"] > 0:
+            assert logs["k_t"] > k
+            rose = True
+        elif k > 0:
+            assert logs["k_t"] < k
+        k = logs["k_t"]
+    assert rose  # at initialisation G's images are easy to reconstruct: gamma L(x) > L(G(z))
+    assert model.extra_state()["objective"]["k"] == k
+
+
+def test_stall_rule():
+    stall = StallDecay(patience=3, decay=0.0, min_improvement=0.01)
+    assert [stall.update(v) for v in (5.0, 4.0, 3.0, 2.0)] == [False] * 4  # improving: never stalls
+    assert [stall.update(2.0) for _ in range(4)] == [False, False, True, False]  # flat for 3 updates: stall
+    assert stall.halvings == 1
+    again = StallDecay()
+    again.load_state_dict(stall.state_dict())
+    assert again.state_dict() == stall.state_dict()
+
+
+def test_lr_halves_when_m_global_stalls():
+    model = make(1, 16, width=8)
+    model.stall = StallDecay(patience=1, min_improvement=1.0)  # nothing counts as improvement: stall every step
+    draw = toy_draw(1, 16)
+    lrs = [model.train_step(draw, StepContext(s, 0.0))["lr"] for s in range(4)]
+    assert lrs == pytest.approx([1e-4, 5e-5, 2.5e-5, 2e-5])  # halved, floored at 2e-5
+    assert model.opt_g.param_groups[0]["lr"] == pytest.approx(2e-5)
+    assert model.extra_state()["lr_decay"]["halvings"] == 3
+
+
+def test_incompatible_pairs_are_refused():
+    registry = build_registry()
+    model, objective = resolve_pair(registry, "began")
+    assert (model.name, objective.name) == ("began", "began")
+    with pytest.raises(UsageError, match="reconstruction"):
+        resolve_pair(registry, "dcgan:began")
+    with pytest.raises(UsageError, match="began"):
+        resolve_pair(registry, "began:hinge")
+
+
+def test_end_to_end_logs_m_global(tmp_path):
+    rc = main(["run", "--metrics=", "--plugins", "began", "--dataset", "digits", "--budget", "30steps", "--batch-size", "8",
+               "--results", str(tmp_path), "--log-every", "5", "--device", "cpu"])
+    assert rc == 0
+    (curves,) = (tmp_path / "runs").glob("*/curves.csv")
+    rows = list(csv.DictReader(curves.open()))
+    assert len(rows) == 6
+    assert {"M_global", "k_t", "L(x)", "L(G(z))", "lr"} <= set(rows[0])
+    assert all(0 <= float(r["k_t"]) <= 1 for r in rows)
+    assert all(float(r["M_global"]) > 0 for r in rows)

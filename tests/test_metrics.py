@@ -1,0 +1,300 @@
+"""IS/FID/KID/PRC through torch-fidelity: correctness against independent code, and its pitfalls.
+
+The domain extractor is trained once per session into a shared cache folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torch_fidelity
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from ganbench import GanbenchError, GanModel, ImageDataset, MetricSpec
+from ganbench.budget import Counters
+from ganbench.data import to_float
+from ganbench.evaluation import EvalOptions, make_evaluator
+from ganbench.fidelity import (
+    INCEPTION,
+    GeneratorInput,
+    UInt8Images,
+    checked_kwargs,
+    dataset_digest,
+    to_rgb_uint8,
+)
+from ganbench.plugins import build_registry
+from ganbench.runner import Invocation, load_dataset
+from ganbench_builtin.extractors import lenet
+from ganbench_builtin.metrics import fidelity as fidelity_metrics
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small CPU kernels run faster on one thread, and far faster on a loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("GANBENCH_CACHE_DIR", raising=False)
+    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry()
+
+
+@pytest.fixture(scope="module")
+def digits(registry) -> ImageDataset:
+    return load_dataset(registry, Invocation(dataset="digits"))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, digits) -> Path:
+    """A cache shared by the test files of one session, with the digits extractor trained into it."""
+    root = tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"
+    lenet.prepare(digits, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def extractor_name(cache, digits) -> str:
+    return lenet.extractor_name(digits)
+
+
+class Replay(GanModel):
+    """A 'generator' that hands out a fixed bank of images in order (cycling), ignoring its latents."""
+
+    def __init__(self, bank: torch.Tensor, conditional: bool = False, num_classes: int = 0) -> None:
+        self.bank = bank
+        self.position = 0
+        self.net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        self.latent_dim = 4
+        self.conditional = conditional
+        self.num_classes = num_classes
+        self.seen_labels: list[torch.Tensor] = []
+
+    def networks(self):
+        return {"generator": self.net}
+
+    def generate(self, z, labels=None):
+        n = z.shape[0]
+        idx = (torch.arange(n) + self.position) % len(self.bank)
+        self.position = (self.position + n) % len(self.bank)
+        if labels is not None:
+            self.seen_labels.append(labels.cpu())
+        return self.bank[idx].to(z.device)
+
+
+def noisy(images: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = to_float(images)
+    return (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+
+
+def subset(dataset: ImageDataset, idx: torch.Tensor, name: str = "digits") -> ImageDataset:
+    return ImageDataset(name, dataset.images[idx], dataset.labels[idx], dataset.num_classes,
+                        dataset.class_names, split=dataset.split)
+
+
+def evaluate(registry, metrics, model, dataset, cache, n, **options) -> dict[str, float]:
+    specs = [registry.metric(m) for m in metrics]
+    opts = EvalOptions(metrics=tuple(metrics), num_samples=n, cache_dir=cache, **options)
+    return make_evaluator(specs, model, dataset, opts, CPU, seed=0)(1.0, Counters())
+
+
+def features(name: str, images: torch.Tensor, layer: str = "features") -> np.ndarray:
+    extractor = lenet.LeNetExtractor(name, [layer])
+    with torch.no_grad():
+        return extractor(to_rgb_uint8(images))[0].numpy().astype(np.float64)
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def mmd2_unbiased_poly(x: np.ndarray, y: np.ndarray) -> float:
+    d = x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    m = len(x)
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2 * kxy.mean())
+
+
+# -- correctness ------------------------------------------------------------
+
+
+def test_fid_and_kid_equal_independent_computation(registry, digits, cache, extractor_name):
+    reference = subset(digits, torch.arange(0, 200))
+    bank = noisy(digits.images[200:400], 0.25)
+    scores = evaluate(registry, ["fid", "kid"], Replay(bank), reference, cache, 200, extractor=extractor_name)
+    fid = scores[f"fid200[{extractor_name}]"]
+    kid = scores[f"kid200[{extractor_name}]"]
+    fake, real = features(extractor_name, bank), features(extractor_name, reference.images)
+    assert fid == pytest.approx(frechet(fake, real), rel=1e-6)
+    # KID's subsets are clamped to the 200 samples, so every subset is the whole set and KID is the full MMD.
+    assert kid == pytest.approx(mmd2_unbiased_poly(fake, real), rel=1e-6)
+    assert scores[f"kid200_std[{extractor_name}]"] < 1e-6 * abs(kid)
+
+
+def test_fid_of_the_dataset_against_itself_is_zero_and_grows_with_noise(registry, digits, cache, extractor_name):
+    n = len(digits)
+    fids = []
+    for sigma in (0.0, 0.15, 0.4, 0.8):
+        bank = noisy(digits.images, sigma) if sigma else to_float(digits.images)
+        scores = evaluate(registry, ["fid"], Replay(bank), digits, cache, n)
+        fids.append(scores[f"fid{n}[{extractor_name}]"])
+    assert abs(fids[0]) < 1e-6 * max(1.0, fids[-1])
+    assert all(a < b for a, b in zip(fids, fids[1:])), fids
+    assert fids[1] > 0
+
+
+def test_inception_score_of_balanced_real_digits_approaches_the_number_of_classes(registry, digits, cache, extractor_name):
+    idx = torch.cat([torch.nonzero(digits.labels == c).flatten()[:170] for c in range(10)])
+    bank = to_float(digits.images[idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(0))]])
+    scores = evaluate(registry, ["isc"], Replay(bank), digits, cache, len(bank))
+    assert scores[f"isc1700[{extractor_name}]"] > 7.0
+    blank = torch.full((10, 1, 16, 16), -1.0)
+    scores = evaluate(registry, ["isc"], Replay(blank), digits, cache, 500)
+    assert scores[f"isc500[{extractor_name}]"] < 1.5
+
+
+def test_all_four_metrics_labelled_and_sane(registry, digits, cache, extractor_name):
+    scores = evaluate(registry, ["isc", "fid", "kid", "prc"], Replay(to_float(digits.images)), digits, cache, 300)
+    expected = {f"{m}300{s}[{extractor_name}]" for m, s in
+                [("isc", ""), ("isc", "_std"), ("fid", ""), ("kid", ""), ("kid", "_std"),
+                 ("prc", "_precision"), ("prc", "_recall"), ("prc", "_f_score")]}
+    assert set(scores) == expected
+    assert scores[f"prc300_precision[{extractor_name}]"] > 0.9  # real images lie on the real manifold
+    assert all(math.isfinite(v) for v in scores.values())
+
+
+def test_default_extractor_is_the_domain_one_and_inception_otherwise():
+    assert fidelity_metrics.default_extractor("digits") == "lenet"
+    assert fidelity_metrics.default_extractor("mnist") == "lenet"
+    assert fidelity_metrics.default_extractor("cifar10") == INCEPTION
+    assert fidelity_metrics.default_extractor("imagefolder:/x") == INCEPTION
+
+
+# -- torch-fidelity pitfalls ---------------------------------------------------
+
+
+def test_one_call_explicit_cuda_no_generated_cache_and_clamped_kid(registry, digits, cache, extractor_name, monkeypatch):
+    calls = []
+    real = torch_fidelity.calculate_metrics
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(torch_fidelity, "calculate_metrics", spy)
+    scores = evaluate(registry, ["isc", "fid", "kid", "prc"], Replay(noisy(digits.images[:50], 0.3)), digits, cache, 50)
+    assert len(calls) == 1  # all four metrics share one feature extraction
+    kwargs = calls[0]
+    assert kwargs["cuda"] is False
+    assert kwargs["isc"] and kwargs["fid"] and kwargs["kid"] and kwargs["prc"]
+    assert kwargs["input1_cache_name"] is None
+    assert dataset_digest(digits)[:16] in kwargs["input2_cache_name"]
+    assert kwargs["kid_subset_size"] == 50
+    assert f"kid50[{extractor_name}]" in scores
+    files = sorted(p.name for p in (cache / "fidelity").iterdir())
+    assert any(name.startswith(kwargs["input2_cache_name"]) for name in files)
+    assert all(name.startswith("ganbench-digits-") for name in files), files  # reference sets only
+    evaluate(registry, ["isc", "fid", "kid", "prc"], Replay(noisy(digits.images[:50], 0.6)), digits, cache, 50)
+    assert sorted(p.name for p in (cache / "fidelity").iterdir()) == files  # generated samples are never cached
+
+
+def test_unknown_or_missing_torch_fidelity_options_are_refused():
+    with pytest.raises(GanbenchError, match="kid_subset"):
+        checked_kwargs({"cuda": False, "fid": True, "kid_subset": 10})
+    with pytest.raises(GanbenchError, match="cuda"):
+        checked_kwargs({"fid": True})
+    assert checked_kwargs({"cuda": False, "fid": True}) == {"cuda": False, "fid": True}
+
+
+def test_conditional_labels_are_drawn_in_the_dataset_proportions(registry, digits, cache, extractor_name):
+    idx = torch.cat([torch.nonzero(digits.labels == c).flatten()[: 20 + 10 * c] for c in range(10)])
+    unbalanced = subset(digits, idx)
+    model = Replay(to_float(unbalanced.images), conditional=True, num_classes=10)
+    scores = evaluate(registry, ["isc", "fid"], model, unbalanced, cache, 1000, extractor=extractor_name)
+    assert f"fid1k[{extractor_name}]" in scores
+    labels = torch.cat(model.seen_labels)
+    assert len(labels) == 1000
+    expected = torch.bincount(unbalanced.labels, minlength=10).double() / len(unbalanced) * 1000
+    assert (torch.bincount(labels, minlength=10).double() - expected).abs().max() <= 1.0
+
+
+def test_generated_floats_are_rounded_and_greyscale_repeated():
+    value = 2 * 100.6 / 255 - 1  # 100.6 in [0, 255]: rounds to 101 (truncation would give 100)
+    model = Replay(torch.full((4, 1, 5, 5), value))
+    out = GeneratorInput(model, 4, CPU, seed=0)(torch.zeros(4, 1))
+    assert out.dtype == torch.uint8 and out.shape == (4, 3, 5, 5)
+    assert int(out.min()) == int(out.max()) == 101
+    item = UInt8Images(torch.full((2, 1, 5, 5), 7, dtype=torch.uint8))[1]
+    assert item.shape == (3, 5, 5) and int(item.max()) == 7
+
+
+def test_scoring_restores_modes_tf32_rng_and_device(digits, tmp_path):
+    seen = {}
+
+    def compute(ctx):
+        seen["tf32"] = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        seen["training"] = [m.training for m in ctx.model.net.modules()]
+        torch.rand(3)  # a metric consuming the global RNG must not shift the training's stream
+        return {"probe": 1.0}
+
+    model = Replay(to_float(digits.images[:4]))
+    model.net.train()
+    model.net[1].eval()  # a module deliberately left in eval mode by its family
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        evaluator = make_evaluator([MetricSpec("probe", compute, "test probe")], model, digits,
+                                   EvalOptions(metrics=("probe",), cache_dir=tmp_path), CPU, 0)
+        torch.manual_seed(123)
+        state = torch.get_rng_state()
+        assert evaluator(0.5, Counters()) == {"probe": 1.0}
+        assert torch.equal(torch.get_rng_state(), state)
+        assert seen["tf32"] == (False, False)
+        assert seen["training"] == [False, False, False]
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
+        assert [m.training for m in model.net.modules()] == [True, True, False]
+        assert all(p.device.type == "cpu" for p in model.net.parameters())
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_intermediate_evaluations_use_the_intermediate_sample_count(registry, digits, cache, extractor_name):
+    model = Replay(noisy(digits.images[:100], 0.3))
+    opts = EvalOptions(metrics=("fid",), num_samples=60, intermediate_samples=30, cache_dir=cache)
+    evaluator = make_evaluator([registry.metric("fid")], model, digits, opts, CPU, 0)
+    assert list(evaluator(0.5, Counters())) == [f"fid30[{extractor_name}]"]
+    assert list(evaluator(1.0, Counters())) == [f"fid60[{extractor_name}]"]
+
+
+def test_domain_extractor_is_cached_by_content_and_deterministic(digits, cache):
+    name, path = lenet.prepare(digits, cache)
+    assert path.is_file() and name == lenet.extractor_name(digits)
+    other = subset(digits, torch.arange(300))
+    assert lenet.extractor_name(other) != name  # other training data, other name (and cache entry)
+    payload = torch.load(path, weights_only=True)
+    assert payload["config"]["train_accuracy"] > 0.9
+    assert payload["data_sha256"].startswith(name.rsplit("-", 1)[-1])

@@ -1,0 +1,42 @@
+"""End to end: `ganbench run --metrics isc,fid` scores a run with labelled keys at every evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from ganbench.cli import main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch):
+    # The same cache as tests/test_metrics.py, so the domain extractor is trained once per session.
+    monkeypatch.setenv("GANBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"))
+    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
+    code = main(["run", "--plugins", "vanilla", "--dataset", "digits", "--budget", "20steps", "--results", str(tmp_path),
+                 "--metrics", "isc,fid", "--eval-samples", "500", "--eval-at", "0.5"])
+    assert code == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    scores = record["scores"]
+    keys = sorted(scores)
+    assert [k.split("[")[0] for k in keys] == ["fid500", "isc500", "isc500_std"]
+    assert len({k.split("[")[1] for k in keys}) == 1 and keys[0].endswith("]") and "[lenet-digits-" in keys[0]
+    assert scores[keys[0]] > 0 and scores[keys[1]] >= 1.0
+    evaluations = json.loads((run_dir / "scores.json").read_text())
+    assert [e["fraction"] for e in evaluations] == [0.5, 1.0]
+    assert all(set(keys) <= set(e) for e in evaluations)
+    board = (tmp_path / "leaderboard.csv").read_text().splitlines()[0]
+    assert f"score:{keys[0]}" in board

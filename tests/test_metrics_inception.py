@@ -1,0 +1,106 @@
+"""The Inception-v3 path: end to end with random weights of the right architecture, and the missing-weights error.
+
+Real Inception weights cannot be downloaded here; a state dict with torch-fidelity's
+exact architecture and random values exercises the same code (and is labelled as
+non-official in the score keys). Sample counts are tiny: Inception at 299x299 on a CPU
+takes about a second per image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch_fidelity
+from threadpoolctl import threadpool_limits
+
+from ganbench import GanbenchError, ImageDataset
+from ganbench.data import to_float
+from ganbench.evaluation import EvalOptions, make_evaluator
+from ganbench.fidelity import INCEPTION, INCEPTION_FILE, INCEPTION_URL, file_digest, inception_label
+from ganbench.plugins import build_registry
+from ganbench.runner import Invocation, load_dataset
+from test_metrics import CPU, Replay, evaluate, noisy, subset
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("GANBENCH_CACHE_DIR", raising=False)
+    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry()
+
+
+@pytest.fixture(scope="module")
+def digits(registry) -> ImageDataset:
+    return load_dataset(registry, Invocation(dataset="digits"))
+
+
+class _Unloaded(torch_fidelity.FeatureExtractorInceptionV3):
+    def load_state_dict(self, state_dict, strict=True, assign=False):  # keep the random initialisation
+        return None
+
+
+def test_inception_path_runs_end_to_end_with_architecture_identical_random_weights(registry, digits, tmp_path):
+    empty = tmp_path / "empty.pth"
+    torch.save({}, empty)
+    torch.manual_seed(0)
+    net = _Unloaded(INCEPTION, ["2048"], feature_extractor_weights_path=str(empty))
+    weights = tmp_path / "random-inception.pth"
+    torch.save(net.state_dict(), weights)
+    reference = subset(digits, torch.arange(4))
+    scores = evaluate(registry, ["isc", "fid"], Replay(noisy(digits.images[4:8], 0.2)), reference,
+                      tmp_path / "cache", 4, extractor=INCEPTION, inception_weights=weights)
+    keys = sorted(scores)
+    assert all(k.endswith("]") and f"[{INCEPTION}-" in k for k in keys), keys  # not the official weights: hash in label
+    assert {k.split("[")[0] for k in keys} == {"isc4", "isc4_std", "fid4"}
+    assert all(math.isfinite(v) for v in scores.values())
+
+
+def test_missing_inception_weights_error_names_file_url_and_place(registry, digits, tmp_path):
+    with pytest.raises(GanbenchError) as info:
+        evaluate(registry, ["fid"], Replay(to_float(digits.images[:8])), digits, tmp_path, 8, extractor=INCEPTION)
+    message = str(info.value)
+    assert INCEPTION_FILE == "weights-inception-2015-12-05-6726825d.pth"
+    assert INCEPTION_FILE in message and INCEPTION_URL in message
+    assert str(tmp_path / "weights" / INCEPTION_FILE) in message
+    assert "--inception-weights" in message
+    with pytest.raises(GanbenchError, match="does not exist"):
+        evaluate(registry, ["fid"], Replay(to_float(digits.images[:8])), digits, tmp_path, 8,
+                 extractor=INCEPTION, inception_weights=tmp_path / "nowhere.pth")
+
+
+def test_cifar_like_dataset_defaults_to_inception_and_fails_before_training(registry, tmp_path):
+    colour = ImageDataset("cifar10", torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(GanbenchError, match=INCEPTION_FILE):
+        make_evaluator([registry.metric("fid")], Replay(torch.zeros(4, 3, 8, 8)), colour,
+                       EvalOptions(metrics=("fid",), cache_dir=tmp_path), CPU, 0)
+
+
+def test_weights_found_through_the_environment_variable(registry, digits, tmp_path, monkeypatch):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"not the official file")
+    monkeypatch.setenv("GANBENCH_INCEPTION_WEIGHTS", str(weights))
+    from ganbench_builtin.metrics.fidelity import resolve
+    from ganbench.evaluation import MetricContext
+
+    ctx = MetricContext(Replay(to_float(digits.images[:2])), digits, EvalOptions(metrics=("fid",), extractor=INCEPTION),
+                        CPU, 0, ("fid",), tmp_path)
+    setup = resolve(ctx)
+    assert setup.weights == weights
+    assert setup.label == inception_label(weights) == f"{INCEPTION}-{file_digest(weights)[:8]}"
+    assert setup.label in setup.reference_cache  # another weights file never shares the reference cache
