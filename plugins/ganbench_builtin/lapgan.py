@@ -1,0 +1,358 @@
+"""lapgan: a Laplacian pyramid of GANs (Denton, Chintala, Szlam & Fergus 2015).
+
+An image is split into a coarse low-pass image and band-pass residuals
+(:func:`build_pyramid`; :func:`reconstruct` inverts it exactly). Level 0 is
+a plain GAN for the coarse image; each finer level k is a GAN for the
+residual h_k, conditioned on the upsampled coarser image l_k. Sampling runs
+coarse to fine: G0 -> upsample -> + G1 residual -> upsample -> + G2 residual.
+
+Pyramid (paper §3.1; eyescream code; REFERENCES §2.2): downsampling is 2x2
+average pooling, upsampling is bilinear (align_corners=False); both are
+fixed, so h_k = image_k - up(down(image_k)) and reconstruction adds it back.
+The levels follow the dataset's resolution: starting from it, keep halving
+while the size is even and the half is at least 7 pixels. So 32 px gives
+8 -> 16 -> 32 (eyescream's 8-16-32), 28 px gives 7 -> 14 -> 28 (the paper's
+CIFAR crops), 16 px gives 8 -> 16, 64 px gives 8 -> ... -> 64; an odd or
+small resolution is a single level (a plain MLP GAN at full size).
+
+Networks (paper §4, eyescream):
+
+- Level 0, an MLP: G z -> 1200 -> 1200 ReLU -> C*s*s tanh; D C*s*s -> 600
+  -> 600 ReLU, dropout 0.5 after each hidden layer -> 1 logit; z in
+  U[-1, 1]^100. These are the paper's widths, kept as they are.
+- Level k >= 1: G takes the coarse image l_k and one U[-1, 1] noise plane
+  (C + 1 channels) through conv 7x7 -> 64, ReLU, conv 7x7 -> 64, ReLU,
+  conv 5x5 -> C (no output non-linearity: the residual is signed). D sees
+  the residual and the coarse image concatenated (2C channels): conv 5x5 ->
+  64, ReLU, conv 5x5 stride 2 -> 64, ReLU, dropout 0.5, linear -> 1 logit.
+  ``options["width"]`` scales the 64 channels (tests use fewer for speed).
+
+Training: each level trains independently on the real pyramid (never on
+generated coarse images), as in the paper and eyescream. One ``train_step``
+draws one real batch per discriminator update (``n_critic``, 1 by default),
+updates every level's D on it, then every level's G once; the losses come
+back per level (``loss_d_0``, ``loss_g_0``, ``loss_d_1``, ...) with
+``loss_d``/``loss_g`` their means over levels. Any logit objective given in
+``ctx.objective`` is used at every level; the critic handed to a gradient
+penalty has the coarse image bound, so it only varies the residual.
+
+The latent vector carries every random input: its first 100 entries are
+z for level 0 and the rest are the noise planes of the finer levels
+(flattened, coarse to fine), so ``latent_dim`` is 100 + the pixels of every
+finer level (356 at 16 px, 1380 at 32 px). ``generate(z)`` is thus a pure
+function of z and the loop's fixed grids are reproducible. Each level's
+image is clamped to [-1, 1] while sampling, so samples stay in range.
+
+Departures from the paper, and why:
+
+- The pyramid operators. The paper's d(.) blurs and decimates and u(.)
+  smooths and expands; ganbench uses the simplest fixed pair (2x2 average,
+  bilinear). Any fixed pair gives an exactly invertible pyramid, which is
+  all the method needs.
+- Optimiser: Adam lr 2e-4, betas (0.5, 0.999) at every level, instead of
+  SGD (lr 0.02, momentum rising to 0.7-0.8, lr decay), so that an identical
+  budget buys this family the same kind of optimisation as the others.
+- The levels train in lock-step within one budget, not as separate jobs;
+  the paper's per-level model selection by validation Parzen likelihood is
+  not done (ganbench compares final and tracked checkpoints instead).
+- Unconditional only: the class-conditional LAPGAN variant (a label plane
+  added to every level) is not implemented; see the ``conditional`` family.
+- PyTorch's default initialisation (eyescream used Torch7's defaults).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganbench import BuildContext, CriticInputs, GanModel, ModelSpec, StepContext, UsageError, hookimpl
+from ganbench.model import Draw
+
+LATENT_DIM = 100
+HIDDEN_G = (1200, 1200)
+HIDDEN_D = (600, 600)
+DROPOUT = 0.5
+WIDTH = 64
+MIN_COARSE = 7
+LR = 2e-4
+BETAS = (0.5, 0.999)
+OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
+
+
+# -- the pyramid ------------------------------------------------------------------
+
+
+def downsample(images: torch.Tensor) -> torch.Tensor:
+    """Halve the resolution by 2x2 average pooling."""
+    return F.avg_pool2d(images, 2)
+
+
+def upsample(images: torch.Tensor) -> torch.Tensor:
+    """Double the resolution by bilinear interpolation."""
+    return F.interpolate(images, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def pyramid_sizes(resolution: int) -> list[int]:
+    """Side of every level, coarse to fine: halve while even and the half is >= 7 pixels."""
+    if resolution < 1:
+        raise UsageError(f"Resolution must be positive, got {resolution}.")
+    sizes = [resolution]
+    while sizes[0] % 2 == 0 and sizes[0] // 2 >= MIN_COARSE:
+        sizes.insert(0, sizes[0] // 2)
+    return sizes
+
+
+def build_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """Laplacian pyramid of ``levels`` levels, coarse to fine.
+
+    Element 0 is the low-pass image at 1/2**(levels-1) of the resolution;
+    element k >= 1 is the band-pass residual image_k - up(down(image_k))
+    at 1/2**(levels-1-k) of it. :func:`reconstruct` inverts it.
+    """
+    if levels < 1:
+        raise UsageError(f"A pyramid needs at least one level, got {levels}.")
+    side = images.shape[-1]
+    if side % 2 ** (levels - 1):
+        raise UsageError(f"A {side}-pixel image cannot be halved {levels - 1} times.")
+    residuals: list[torch.Tensor] = []
+    current = images
+    for _ in range(levels - 1):
+        coarse = downsample(current)
+        residuals.append(current - upsample(coarse))
+        current = coarse
+    return [current, *reversed(residuals)]
+
+
+def reconstruct(pyramid: list[torch.Tensor]) -> torch.Tensor:
+    """The image a pyramid from :func:`build_pyramid` came from: upsample and add each residual."""
+    image = pyramid[0]
+    for residual in pyramid[1:]:
+        image = upsample(image) + residual
+    return image
+
+
+# -- networks -------------------------------------------------------------------------
+
+
+class CoarseGenerator(nn.Module):
+    """Level 0: z -> 1200 -> 1200 ReLU -> C*s*s, tanh."""
+
+    def __init__(self, latent_dim: int, shape: tuple[int, int, int], hidden: tuple[int, ...] = HIDDEN_G) -> None:
+        super().__init__()
+        self.shape = shape
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(True)]
+            width = h
+        layers += [nn.Linear(width, math.prod(shape)), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.shape)
+
+
+class CoarseDiscriminator(nn.Module):
+    """Level 0: C*s*s -> 600 -> 600 ReLU with dropout -> 1 logit."""
+
+    def __init__(self, shape: tuple[int, int, int], hidden: tuple[int, ...] = HIDDEN_D) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = math.prod(shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(True), nn.Dropout(DROPOUT)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+class ResidualGenerator(nn.Module):
+    """Level k: (coarse image l_k, noise plane) -> band-pass residual h_k."""
+
+    def __init__(self, channels: int, width: int = WIDTH) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels + 1, width, 7, padding=3), nn.ReLU(True),
+            nn.Conv2d(width, width, 7, padding=3), nn.ReLU(True),
+            nn.Conv2d(width, channels, 5, padding=2),
+        )
+
+    def forward(self, coarse: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([coarse, noise], dim=1))
+
+
+class ResidualDiscriminator(nn.Module):
+    """Level k: (residual h_k, coarse image l_k) -> one logit."""
+
+    def __init__(self, channels: int, size: int, width: int = WIDTH) -> None:
+        super().__init__()
+        half = (size + 1) // 2
+        self.net = nn.Sequential(
+            nn.Conv2d(2 * channels, width, 5, padding=2), nn.ReLU(True),
+            nn.Conv2d(width, width, 5, stride=2, padding=2), nn.ReLU(True),
+            nn.Dropout(DROPOUT), nn.Flatten(), nn.Linear(width * half * half, 1),
+        )
+
+    def forward(self, residual: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([residual, coarse], dim=1)).squeeze(1)
+
+
+# -- the model ----------------------------------------------------------------------------
+
+
+class LapGanModel(GanModel):
+    """One GAN per pyramid level, trained independently, sampled coarse to fine."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        data = ctx.data
+        self.channels = data.channels
+        self.sizes = pyramid_sizes(data.resolution)
+        self.levels = len(self.sizes)
+        self.objective = ctx.objective
+        self.n_critic = ctx.settings.n_critic or ctx.objective.n_critic
+        self.device = ctx.device
+        self.latent = ctx.settings.latent or "uniform"
+        self.z_dim = LATENT_DIM
+        self.latent_dim = LATENT_DIM + sum(s * s for s in self.sizes[1:])
+        width = int(ctx.settings.options.get("width", WIDTH))
+        lr = ctx.settings.lr or LR
+        c, s0 = data.channels, self.sizes[0]
+        self.generators: list[nn.Module] = [CoarseGenerator(LATENT_DIM, (c, s0, s0))]
+        self.discriminators: list[nn.Module] = [CoarseDiscriminator((c, s0, s0))]
+        for size in self.sizes[1:]:
+            self.generators.append(ResidualGenerator(c, width))
+            self.discriminators.append(ResidualDiscriminator(c, size, width))
+        for net in (*self.generators, *self.discriminators):
+            net.to(ctx.device)
+        self.opt_g = [torch.optim.Adam(g.parameters(), lr=lr, betas=BETAS) for g in self.generators]
+        self.opt_d = [torch.optim.Adam(d.parameters(), lr=lr, betas=BETAS) for d in self.discriminators]
+
+    # -- contract ---------------------------------------------------------------------
+
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {f"generator_{k}": g for k, g in enumerate(self.generators)}
+        nets.update({f"discriminator_{k}": d for k, d in enumerate(self.discriminators)})
+        return nets
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        opts = {f"generator_{k}": o for k, o in enumerate(self.opt_g)}
+        opts.update({f"discriminator_{k}": o for k, o in enumerate(self.opt_d)})
+        return opts
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"objective": self.objective.state_dict(), "sizes": list(self.sizes)}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        sizes = state.get("sizes")
+        if sizes is not None and list(sizes) != list(self.sizes):
+            raise UsageError(f"The checkpoint's pyramid {sizes} does not match this model's {self.sizes}.")
+        self.objective.load_state_dict(state.get("objective", {}))
+
+    # -- pieces -----------------------------------------------------------------------
+
+    def split_latent(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """z into [level-0 vector, noise plane of level 1, noise plane of level 2, ...]."""
+        parts = [z[:, : self.z_dim]]
+        start = self.z_dim
+        for size in self.sizes[1:]:
+            parts.append(z[:, start : start + size * size].reshape(-1, 1, size, size))
+            start += size * size
+        return parts
+
+    def _fake(self, level: int, noise: torch.Tensor, coarse: torch.Tensor | None) -> torch.Tensor:
+        if level == 0:
+            return self.generators[0](noise)
+        return self.generators[level](coarse, noise)
+
+    def _critic(self, level: int, x: torch.Tensor, coarse: torch.Tensor | None) -> torch.Tensor:
+        if level == 0:
+            return self.discriminators[0](x)
+        return self.discriminators[level](x, coarse)
+
+    def _real_levels(self, real: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Per level, (what D sees as real, the coarse image it is conditioned on)."""
+        images = [real]
+        for _ in range(self.levels - 1):
+            images.insert(0, downsample(images[0]))
+        out: list[tuple[torch.Tensor, torch.Tensor | None]] = [(images[0], None)]
+        for lower, image in zip(images, images[1:]):
+            coarse = upsample(lower)
+            out.append((image - coarse, coarse))  # the same residual build_pyramid computes
+        return out
+
+    # -- training and sampling --------------------------------------------------------------
+
+    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
+        del ctx
+        logs: dict[str, float] = {}
+        loss_d = [0.0] * self.levels
+        for _ in range(self.n_critic):
+            real, _labels = draw()
+            levels = self._real_levels(real)
+            z = self.split_latent(self.sample_latent(real.shape[0], real.device))
+            for k, (target, coarse) in enumerate(levels):
+                with torch.no_grad():
+                    fake = self._fake(k, z[k], coarse)
+                d_real, d_fake = self._critic(k, target, coarse), self._critic(k, fake, coarse)
+                loss, d_logs = self.objective.discriminator_loss(
+                    CriticInputs(target, fake, d_real, d_fake, lambda x, k=k, c=coarse: self._critic(k, x, c))
+                )
+                self.opt_d[k].zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt_d[k].step()
+                loss_d[k] = float(loss.detach())
+                logs.update({f"{name}_{k}": v for name, v in d_logs.items()})
+        z = self.split_latent(self.sample_latent(real.shape[0], real.device))
+        loss_g = [0.0] * self.levels
+        for k, (_target, coarse) in enumerate(levels):
+            fake = self._fake(k, z[k], coarse)
+            loss, g_logs = self.objective.generator_loss(fake, self._critic(k, fake, coarse))
+            self.opt_g[k].zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g[k].step()
+            loss_g[k] = float(loss.detach())
+            logs.update({f"{name}_{k}": v for name, v in g_logs.items()})
+        for k in range(self.levels):
+            logs[f"loss_d_{k}"] = loss_d[k]
+            logs[f"loss_g_{k}"] = loss_g[k]
+        logs["loss_d"] = sum(loss_d) / self.levels
+        logs["loss_g"] = sum(loss_g) / self.levels
+        return logs
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        del labels
+        parts = self.split_latent(z)
+        image = self.generators[0](parts[0]).clamp(-1, 1)
+        for k in range(1, self.levels):
+            coarse = upsample(image)
+            image = (coarse + self.generators[k](coarse, parts[k])).clamp(-1, 1)
+        return image
+
+
+def build(ctx: BuildContext) -> LapGanModel:
+    return LapGanModel(ctx)
+
+
+@hookimpl
+def ganbench_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(
+            name="lapgan",
+            build=build,
+            description="Laplacian pyramid of GANs: MLP GAN at the coarsest level (about 8x8), conditional conv GANs per finer band",
+            paper="Denton et al. 2015",
+            default_objective="nonsaturating",
+            objectives=OBJECTIVES,
+            defaults={"latent": "uniform(100) + one noise plane per finer level",
+                      "pyramid": "halve while even and >= 7 px",
+                      "downsample": "2x2 average", "upsample": "bilinear", "hidden_g0": HIDDEN_G, "hidden_d0": HIDDEN_D,
+                      "dropout": DROPOUT, "width": WIDTH, "lr": LR, "betas": BETAS},
+        )
+    ]

@@ -1,0 +1,171 @@
+"""The lapgan family (Denton et al. 2015) and its Laplacian pyramid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganbench.cli import main
+from ganbench.data import DataInfo, DatasetRequest, to_float
+from ganbench.errors import UsageError
+from ganbench.model import BuildContext, StepContext, TrainSettings
+from ganbench.plugins import build_registry
+from ganbench.runner import resolve_pair
+from ganbench_builtin import lapgan
+from ganbench_builtin.datasets.digits import load as load_digits
+from ganbench_builtin.lapgan import build_pyramid, pyramid_sizes, reconstruct
+from ganbench_builtin.objectives import Hinge, LeastSquares, NonSaturating, WassersteinGP
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these tiny nets gain nothing from two, and lose a lot when the cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_model(channels: int = 1, resolution: int = 16, width: int = 8, objective=None) -> lapgan.LapGanModel:
+    info = DataInfo("toy", channels=channels, resolution=resolution, num_classes=10, class_counts=(10,) * 10)
+    settings = TrainSettings(batch_size=8, options={"width": width})
+    return lapgan.build(BuildContext(info, objective or NonSaturating(), settings, CPU, seed=0))
+
+
+def draw_for(channels: int, resolution: int, n: int = 8):
+    return lambda: (torch.rand(n, channels, resolution, resolution) * 2 - 1, torch.randint(0, 10, (n,)))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(DatasetRequest("digits", None, Path("."), False, None))
+
+
+# -- the pyramid -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resolution,expected", [
+    (16, [8, 16]), (28, [7, 14, 28]), (32, [8, 16, 32]), (64, [8, 16, 32, 64]), (8, [8]), (9, [9]), (12, [12]),
+])
+def test_levels_follow_the_resolution(resolution: int, expected: list[int]) -> None:
+    assert pyramid_sizes(resolution) == expected
+    model = make_model(resolution=resolution)
+    assert model.sizes == expected and model.levels == len(expected)
+    assert len(model.generators) == len(model.discriminators) == len(expected)
+
+
+@pytest.mark.parametrize("resolution", [16, 28, 32])
+def test_pyramid_round_trips_real_digits_exactly(digits, resolution: int) -> None:
+    images = to_float(digits.resized(resolution).images[:256])
+    levels = len(pyramid_sizes(resolution))
+    pyramid = build_pyramid(images, levels)
+    assert [p.shape[-1] for p in pyramid] == pyramid_sizes(resolution)
+    assert (pyramid[0] - torch.nn.functional.avg_pool2d(images, 2 ** (levels - 1))).abs().max() < 1e-6
+    assert all(h.abs().max() > 0 for h in pyramid[1:])  # real band-pass content at every finer level
+    assert (reconstruct(pyramid) - images).abs().max() < 1e-5
+
+
+def test_pyramid_round_trips_colour_images_and_refuses_too_many_levels() -> None:
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for levels in (1, 2, 3, 4, 6):
+        assert (reconstruct(build_pyramid(images, levels)) - images).abs().max() < 1e-5
+    with pytest.raises(UsageError):
+        build_pyramid(images[..., :28, :28], 4)
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels,resolution", [(1, 16), (1, 28), (3, 32)])
+def test_shapes_and_range(channels: int, resolution: int) -> None:
+    torch.manual_seed(0)
+    model = make_model(channels, resolution)
+    assert not model.conditional
+    assert model.latent == "uniform"
+    assert model.latent_dim == 100 + sum(s * s for s in pyramid_sizes(resolution)[1:])
+    model.eval()
+    z = model.sample_latent(6, CPU)
+    assert z.min() >= -1 and z.max() <= 1
+    with torch.no_grad():
+        x = model.generate(z)
+        again = model.generate(z)
+    assert x.shape == (6, channels, resolution, resolution)
+    assert x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, again)  # a pure function of z: the noise planes live in z
+
+
+@pytest.mark.parametrize("objective", [NonSaturating(), LeastSquares(), Hinge(), WassersteinGP()],
+                         ids=["nonsaturating", "lsgan", "hinge", "wgan-gp"])
+def test_train_steps_change_weights_and_keep_losses_finite(objective) -> None:
+    torch.manual_seed(0)
+    model = make_model(1, 16, objective=objective)
+    before = {name: [p.detach().clone() for p in net.parameters()] for name, net in model.networks().items()}
+    drawn = []
+    inner = draw_for(1, 16)
+
+    def draw():
+        drawn.append(1)
+        return inner()
+
+    for step in range(2):
+        logs = model.train_step(draw, StepContext(step, step / 2))
+        assert {"loss_d_0", "loss_g_0", "loss_d_1", "loss_g_1", "loss_d", "loss_g"} <= set(logs)
+        assert all(np.isfinite(v) for v in logs.values())
+    assert len(drawn) == 2 * model.n_critic  # one real batch per discriminator update, shared by the levels
+    for name, net in model.networks().items():
+        assert any(not torch.equal(p, q) for p, q in zip(before[name], net.parameters())), name
+
+
+def test_three_levels_train_at_32px_colour() -> None:
+    torch.manual_seed(0)
+    model = make_model(3, 32)
+    logs = model.train_step(draw_for(3, 32, n=4), StepContext(0, 0.0))
+    assert {f"loss_{w}_{k}" for w in "dg" for k in range(3)} <= set(logs)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert set(model.networks()) == {f"{w}_{k}" for w in ("generator", "discriminator") for k in range(3)}
+    assert set(model.optimizers()) == set(model.networks())
+
+
+def test_discriminators_see_residuals_conditioned_on_the_coarse_image(digits) -> None:
+    model = make_model(1, 16)
+    real = to_float(digits.resized(16).images[:4])
+    (low, none), (residual, coarse) = model._real_levels(real)
+    assert none is None and low.shape[-1] == 8
+    assert residual.shape == coarse.shape == (4, 1, 16, 16)
+    assert torch.allclose(coarse + residual, real, atol=1e-6)
+    assert torch.allclose(residual, build_pyramid(real, 2)[1])
+
+
+def test_extra_state_round_trip_and_mismatch() -> None:
+    model = make_model(1, 16)
+    state = model.extra_state()
+    model.load_extra_state(state)
+    with pytest.raises(UsageError):
+        make_model(3, 32).load_extra_state(state)
+
+
+def test_spec_is_registered_with_its_objectives() -> None:
+    registry = build_registry()
+    spec = registry.model("lapgan")
+    assert spec.default_objective == "nonsaturating" and spec.paper.startswith("Denton")
+    assert resolve_pair(registry, "lapgan:hinge")[1].name == "hinge"
+
+
+# -- end to end -------------------------------------------------------------------------------
+
+
+def test_cli_run_end_to_end(tmp_path: Path) -> None:
+    """The family through the real CLI; scoring is left to the metric tests (--metrics '')."""
+    code = main(["run", "--plugins", "lapgan", "--dataset", "digits", "--budget", "20steps",
+                 "--results", str(tmp_path), "--log-every", "5", "--device", "cpu", "--metrics", "",
+                 "--batch-size", "16"])
+    assert code == 0
+    finals = list((tmp_path / "runs").glob("*/samples/final.png"))
+    assert len(finals) == 1
+    Image.open(finals[0]).verify()
