@@ -25,6 +25,8 @@ SCHEMA_VERSION = 1
 
 #: Run statuses. Only 'completed' runs are ranked; the others are shown, never dropped.
 COMPLETED, DIVERGED, FAILED, RUNNING, INTERRUPTED = "completed", "diverged", "failed", "running", "interrupted"
+#: Not a stored status: the run was being trained by another process, so this invocation left it alone.
+LOCKED = "locked"
 #: Statuses a re-run of the same command leaves alone; the others are resumed.
 FINAL = (COMPLETED, DIVERGED)
 

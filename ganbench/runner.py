@@ -9,6 +9,7 @@ diverges or raises is recorded with its status and the rest go on.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,8 +28,8 @@ from .loop import TrainingLoop
 from .model import BuildContext, TrainSettings
 from .plugins import Registry
 from . import checkpoint
-from .lock import RunLock
-from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, RunConfig, RunInfo, RunRecord
+from .lock import RunLock, RunLockedError
+from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from .store import write_json, write_text
 
@@ -217,7 +218,18 @@ def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
     if inv.deterministic:
         torch.use_deterministic_algorithms(True)
     environment = capture(device, registry.distributions())
-    return [train_one(registry, run, dataset, inv, device, environment) for run in planned]
+    records = []
+    for run in planned:
+        try:
+            records.append(train_one(registry, run, dataset, inv, device, environment))
+        except RunLockedError as exc:  # another process owns this run; the others still go ahead
+            print(f"skipped: {exc}", file=sys.stderr)
+            records.append(RunRecord(
+                run_id=run.config.run_id, family=run.config.family, objective=run.config.objective,
+                dataset=run.config.dataset, budget=run.config.budget, seed=run.config.seed,
+                status=LOCKED, error=str(exc),
+            ))
+    return records
 
 
 def train_one(

@@ -170,3 +170,38 @@ def test_ctrl_c_marks_the_run_interrupted_and_resumable(tmp_path):
     record = RunRecord.read(run_dir(tmp_path) / "run.json")
     assert record.status == "interrupted"
     assert not list(run_dir(tmp_path).rglob("*.tmp"))
+
+
+def test_two_processes_share_a_results_directory(tmp_path):
+    env = {**os.environ, "GANBENCH_DISABLE_PLUGINS": "progress"}
+    common = ["run", "--metrics=", "--budget", "30steps", "--results", str(tmp_path), "--checkpoint-every", "5"]
+    procs = [subprocess.Popen([sys.executable, "-m", "ganbench.cli", *common, "--plugins", plugins],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for plugins in ("vanilla", "dcgan,dcgan:hinge")]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    records = [RunRecord.read(p) for p in tmp_path.glob("runs/*/run.json")]
+    assert sorted(r.run_id.split("_")[0] for r in records) == ["dcgan-hinge", "dcgan-nonsaturating", "vanilla-nonsaturating"]
+    assert all(r.status == "completed" and r.steps == 30 for r in records)
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("run.lock"))
+    from ganbench.cli import main
+
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    assert len((tmp_path / "leaderboard.csv").read_text().strip().splitlines()) == 4
+
+
+def test_a_locked_run_is_skipped_and_the_others_train(tmp_path, capsys):
+    from ganbench.cli import main
+    from ganbench.plugins import build_registry
+    from ganbench.runner import plan
+
+    inv = Invocation(plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
+    locked = plan(build_registry(), inv)[0].config.run_id
+    (tmp_path / "runs" / locked).mkdir(parents=True)
+    with RunLock(tmp_path / "runs" / locked):
+        code = main(["run", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "already being trained by process" in err
+    assert RunRecord.read(next(tmp_path.glob("runs/dcgan-*/run.json"))).status == "completed"
+    assert not (tmp_path / "runs" / locked / "run.json").exists()
