@@ -95,6 +95,16 @@ def _verify(path: Path, expected: dict[str, Any] | None) -> bool:
     return path.stat().st_size == expected["size"] and _digest(path) == expected["sha256"]
 
 
+def _verify_any(path: Path, sidecar: dict[str, Any]) -> bool:
+    """Whether the file matches any digest the sidecar records.
+
+    Not only its own entry: a process killed between rotating ``checkpoint.pt``
+    to ``checkpoint.prev.pt`` and rewriting the sidecar leaves the previous
+    file described under the current name, and it is still a good checkpoint.
+    """
+    return any(_verify(path, entry) for entry in sidecar.values() if isinstance(entry, dict))
+
+
 def load_file(path: Path) -> dict[str, Any]:
     """Load one checkpoint file safely; refuse anything that needs arbitrary unpickling."""
     try:
@@ -117,7 +127,7 @@ def load_latest(directory: Path) -> dict[str, Any] | None:
     for path in candidates:
         if not path.exists():
             continue
-        if not _verify(path, sidecar.get(path.name)):
+        if not _verify_any(path, sidecar):
             problems.append(f"{path.name} is truncated or corrupt (size/hash do not match {SIDECAR})")
             continue
         try:

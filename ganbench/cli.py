@@ -25,7 +25,9 @@ from .evaluation import EvalOptions
 from .leaderboard import compile_leaderboard, display_frame, load_records, write_leaderboard
 from .model import TrainSettings
 from .plugins import build_registry
+from .records import RunRecord
 from .runner import Invocation, execute
+from .suite import load_suite
 
 DEFAULT_PLUGINS = "vanilla,dcgan"
 DEFAULT_DATASET = "digits"
@@ -65,7 +67,8 @@ def _fractions(text: str) -> tuple[float, ...]:
     return tuple(sorted(set(out) | {1.0}))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The parser; ``suite_defaults`` (from a suite file) become the defaults of ``run``."""
     parser = argparse.ArgumentParser(
         prog="ganbench",
         description="Train GAN families under an identical budget, score them and rank them.",
@@ -80,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train plugins under one budget and print the leaderboard",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("suite", nargs="?", default=None,
+                     help="optional suite file (benchmarks/*.toml) whose keys become the defaults of every "
+                     "option below; options given on the command line still win")
     run.add_argument("--plugins", default=DEFAULT_PLUGINS,
                      help="comma-separated families, each optionally with an objective: dcgan,dcgan:hinge")
     run.add_argument("--dataset", default=DEFAULT_DATASET,
@@ -126,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write a resumable checkpoint every N steps (default: every 60 s of wall-clock)")
     run.add_argument("--deterministic", action="store_true",
                      help="use only deterministic torch algorithms (bit-identical resumes on the CPU)")
+    if suite_defaults:
+        run.set_defaults(**suite_defaults)
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
@@ -133,6 +141,33 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     lb.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="results directory")
     lb.add_argument("--rank-by", default=None, help="column or score to sort by")
+
+    rep = sub.add_parser("report", help="write one self-contained HTML report (leaderboard, plots, samples)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rep.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="results directory")
+    rep.add_argument("--out", default=None, help="HTML file to write (default: DIR/report.html)")
+
+    check = sub.add_parser("check", help="regression gate: compare results with a baseline, exit 1 on a regression",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    check.add_argument("--baseline", required=True, help="baseline JSON written by `ganbench baseline`")
+    check.add_argument("--results", default=None,
+                       help="results directory to check; with --suite, where the suite is run (default: a temporary one)")
+    check.add_argument("--suite", default=None, help="run this suite file first, then check its results")
+    check.add_argument("--throughput-ratio", type=float, default=None,
+                       help="fail when img/s falls below this fraction of the baseline's (default: the baseline's own)")
+    check.add_argument("--no-throughput", action="store_true",
+                       help="do not gate on throughput (e.g. on a machine unlike the baseline's)")
+
+    base = sub.add_parser("baseline", help="write a regression baseline from a results directory",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    base.add_argument("--results", required=True, help="results directory with the runs of one suite")
+    base.add_argument("--out", required=True, help="baseline JSON to write, e.g. results/baselines/digits.json")
+    base.add_argument("--suite", default=None, help="suite name or file recorded in the baseline")
+    base.add_argument("--k", type=float, default=None, help="score tolerance in standard deviations over seeds")
+    base.add_argument("--rel-floor", type=float, default=None,
+                      help="smallest score tolerance, as a fraction of the baseline mean")
+    base.add_argument("--throughput-ratio", type=float, default=None,
+                      help="fail a later check when img/s drops below this fraction of the baseline")
     return parser
 
 
@@ -144,7 +179,7 @@ def _print_board(results: Path, rank_by: str | None) -> None:
     paths = write_leaderboard(board, results)
     with pd.option_context("display.max_columns", None, "display.width", 200):
         print(display_frame(board).to_string(index=False))
-    print(f"\nleaderboard written to {paths['csv']} and {paths['md']}")
+    print(f"\nleaderboard written to {', '.join(str(p) for p in paths.values())}")
 
 
 def cmd_plugins(registry) -> int:
@@ -157,8 +192,9 @@ def cmd_plugins(registry) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace, registry) -> int:
-    inv = Invocation(
+def invocation_from_args(args: argparse.Namespace) -> Invocation:
+    """The validated :class:`Invocation` of parsed ``run`` options."""
+    return Invocation(
         plugins=_names(args.plugins),
         dataset=args.dataset,
         budget=Budget.parse(args.budget),
@@ -186,6 +222,10 @@ def cmd_run(args: argparse.Namespace, registry) -> int:
         fresh=args.fresh,
         deterministic=args.deterministic,
     )
+
+
+def cmd_run(args: argparse.Namespace, registry) -> int:
+    inv = invocation_from_args(args)
     if args.resume and args.fresh:
         raise UsageError("--resume and --fresh contradict each other; choose one.")
     if args.lr is not None and args.lr <= 0:
@@ -193,15 +233,81 @@ def cmd_run(args: argparse.Namespace, registry) -> int:
     records = execute(registry, inv)
     print()
     _print_board(inv.results, args.rank_by)
+    _write_figures(inv, records)
     bad = [r for r in records if r.status != "completed"]
     for r in bad:
         print(f"run {r.run_id}: {r.status}" + (f" ({r.error})" if r.error else ""), file=sys.stderr)
     return EXIT_RUNS_FAILED if bad else EXIT_OK
 
 
+def _write_figures(inv: Invocation, records: Sequence[RunRecord]) -> None:
+    """Combined plots of this invocation's runs and the HTML report of the whole results directory.
+
+    Drawing is a convenience on top of results already on disk: a failure here
+    is a warning, never a lost run or a failed exit code.
+    """
+    from .plots import plot_invocation
+    from .report import write_report
+
+    try:
+        plots = plot_invocation(inv.results, [inv.runs_dir / r.run_id for r in records])
+        report = write_report(inv.results)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        print(f"warning: could not draw the plots or the report: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    if plots:
+        print(f"plots written to {plots[0].parent}/ ({', '.join(p.name for p in plots)})")
+    print(f"report: {report} (open it in a browser)")
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from . import gate
+
+    results = Path(args.results)
+    board = compile_leaderboard(load_records(results))
+    suite = args.suite or results.name
+    if args.suite and args.suite.endswith(".toml"):
+        suite = load_suite(args.suite).name
+    options = {k: v for k, v in (("k", args.k), ("rel_floor", args.rel_floor),
+                                 ("throughput_ratio", args.throughput_ratio)) if v is not None}
+    path = gate.write_baseline(gate.make_baseline(board, suite, **options), Path(args.out))
+    print(f"baseline for {suite!r}: {len(board)} rows from {results} written to {path}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, registry) -> int:
+    """Run the suite first when asked, then compare its leaderboard with the baseline."""
+    import tempfile
+
+    from . import gate
+
+    baseline = gate.read_baseline(Path(args.baseline))  # a bad baseline fails before any training
+    with tempfile.TemporaryDirectory(prefix="ganbench-check-") as scratch:
+        results = Path(args.results or scratch)
+        if args.suite:
+            suite = load_suite(args.suite)
+            run_args = build_parser(suite.defaults).parse_args(["run", args.suite, "--results", str(results)])
+            print(f"running suite {suite.name!r} into {results}")
+            cmd_run(run_args, registry)  # incomplete runs are reported by the gate below
+        board = compile_leaderboard(load_records(results))
+        report = gate.check(board, baseline, throughput_ratio=args.throughput_ratio,
+                            check_throughput=not args.no_throughput)
+    print(f"\nregression check of {results} against {args.baseline} (suite {baseline.get('suite')!r}, "
+          f"baseline made {baseline.get('created_at')} on {', '.join(baseline.get('device', []))})")
+    print(report.text())
+    return EXIT_RUNS_FAILED if report.failed else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "suite", None) and args.command == "run":
+        try:
+            suite = load_suite(args.suite)
+        except GanbenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        args = build_parser(suite.defaults).parse_args(argv)  # the suite's values are defaults; flags win
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -210,7 +316,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "leaderboard":  # reads records only: no plugin needs loading
             _print_board(Path(args.results), args.rank_by)
             return EXIT_OK
+        if args.command == "report":  # reads run directories only: no plugin needs loading
+            from .report import write_report
+
+            print(write_report(Path(args.results), Path(args.out) if args.out else None))
+            return EXIT_OK
+        if args.command == "baseline":  # reads records only
+            return cmd_baseline(args)
+        if args.command == "check" and not args.suite:
+            return cmd_check(args, None)
         registry = build_registry(disabled=args.no_plugin)
+        if args.command == "check":
+            return cmd_check(args, registry)
         if args.command == "plugins":
             return cmd_plugins(registry)
         return cmd_run(args, registry)

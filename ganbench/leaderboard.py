@@ -8,6 +8,7 @@ lucky seed.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 
 from .errors import UsageError
 from .records import COMPLETED, RunRecord
+from .stats import intervals_overlap, summarize
 from .store import write_text
 
 GROUP = ["family", "objective", "dataset", "budget"]
@@ -26,6 +28,10 @@ COUNTERS = {
     "images_per_second": "img_per_s",
     "eval_seconds": "eval_s",
 }
+#: Separates a score from the budget fraction of an intermediate evaluation: ``score:fid2k[lenet-…]@50%``.
+AT = "@"
+#: Per-value statistics columns next to each ``loss:``/``score:`` mean.
+STAT_SUFFIXES = (":std", ":ci95", ":n")
 
 
 def load_records(results: Path) -> list[RunRecord]:
@@ -45,9 +51,11 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     """One row per run, losses and scores flattened into columns."""
     rows = []
     for r in records:
-        row = {k: v for k, v in r.as_dict().items() if k not in ("losses", "scores")}
+        row = {k: v for k, v in r.as_dict().items() if k not in ("losses", "scores", "scores_at")}
         row.update({f"loss:{k}": v for k, v in r.losses.items()})
         row.update({f"score:{k}": v for k, v in r.scores.items()})
+        for label, scores in r.scores_at.items():
+            row.update({f"score:{k}{AT}{label}": v for k, v in scores.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -68,13 +76,22 @@ def higher_is_better(column: str) -> bool:
 
 
 def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None) -> pd.DataFrame:
-    """Aggregate runs over seeds: mean and standard deviation of every counter, loss and score."""
+    """Aggregate runs over seeds.
+
+    For every loss and score ``col`` the board holds ``col`` (mean over the
+    completed seeds), ``col:std`` (sample standard deviation), ``col:ci95``
+    (half-width of the 95 % Student-t interval of the mean) and ``col:n``
+    (how many seeds had a finite value); std and ci95 are NaN for one seed.
+    Scores are always those of the final evaluation (``RunRecord.scores``),
+    never a best-so-far checkpoint. With ``rank_by`` the rows are sorted and
+    ranked (see :func:`rank_board`).
+    """
     runs = runs_frame(records)
     if runs.empty:
         return pd.DataFrame(columns=[*GROUP, "seeds", "status"])
-    value_columns = [c for c in runs.columns if c.startswith(("loss:", "score:"))]
+    value_columns = sorted((c for c in runs.columns if c.startswith(("loss:", "score:"))), key=_column_order)
     out = []
-    for key, group in runs.groupby(GROUP, sort=False):
+    for key, group in runs.groupby(GROUP, sort=False, dropna=False):
         row = dict(zip(GROUP, key))
         row["seeds"] = len(group)
         row["status"] = _status(group)
@@ -86,13 +103,79 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row["device"] = ", ".join(sorted(set(group["device"])))
         for col in value_columns:
             values = pd.to_numeric(ok[col], errors="coerce") if col in ok else pd.Series(dtype=float)
-            row[col] = values.mean()
-            row[f"{col}:std"] = values.std(ddof=1) if values.count() > 1 else float("nan")
+            summary = summarize(values.tolist())
+            row[col] = summary.mean
+            row[f"{col}:std"] = summary.std
+            row[f"{col}:ci95"] = summary.ci95
+            row[f"{col}:n"] = summary.n
         out.append(row)
     board = pd.DataFrame(out)
     if rank_by:
-        board = board.sort_values(rank_column(board, rank_by), ascending=not higher_is_better(rank_by), na_position="last")
+        board = rank_board(board, rank_by)
     return board.reset_index(drop=True)
+
+
+def _column_order(column: str) -> tuple[int, float]:
+    """Losses, then final scores, then intermediate scores by budget fraction; otherwise as found."""
+    if column.startswith("loss:"):
+        return (0, 0.0)
+    if AT not in column:
+        return (1, 0.0)
+    label = column.rsplit(AT, 1)[1].rstrip("%")
+    try:
+        return (2, float(label))
+    except ValueError:
+        return (2, float("inf"))
+
+
+def rank_board(board: pd.DataFrame, rank_by: str) -> pd.DataFrame:
+    """Sort by ``rank_by`` and add ``rank`` and ``tied_with``.
+
+    Direction follows :func:`higher_is_better`. ``rank`` is a competition rank:
+    a row whose 95 % interval overlaps that of the row ranked just above it is
+    tied with it, shares its rank and names it in ``tied_with`` (shown as
+    ``2=``). Rows with one seed have no interval and are never called tied;
+    rows without a value get no rank and go last.
+    """
+    column = rank_column(board, rank_by)
+    board = board.sort_values(column, ascending=not higher_is_better(column), na_position="last", kind="stable")
+    board = board.reset_index(drop=True)
+    half = board.get(f"{column}:ci95", pd.Series(float("nan"), index=board.index))
+    labels = _row_labels(board)
+    ranks: list[float] = []
+    tied_with: list[str] = []
+    for i in range(len(board)):
+        value = board.at[i, column]
+        if pd.isna(value):
+            ranks.append(float("nan"))
+            tied_with.append("")
+            continue
+        if i > 0 and not pd.isna(board.at[i - 1, column]) and intervals_overlap(
+            float(board.at[i - 1, column]), float(half.iloc[i - 1]), float(value), float(half.iloc[i])
+        ):
+            ranks.append(ranks[-1])
+            tied_with.append(labels[i - 1])
+        else:
+            ranks.append(float(i + 1))
+            tied_with.append("")
+    board.insert(0, "rank", pd.array([None if pd.isna(r) else int(r) for r in ranks], dtype="Int64"))
+    board.insert(1, "tied_with", tied_with)
+    board.attrs["rank_by"] = column
+    return board
+
+
+def _row_labels(board: pd.DataFrame) -> list[str]:
+    pairs = [f"{f}:{o}" for f, o in zip(board["family"], board["objective"])]
+    if len(set(pairs)) == len(pairs):
+        return pairs
+    return [f"{p} {d} {b}" for p, d, b in zip(pairs, board["dataset"], board["budget"])]
+
+
+def rank_label(rank: object, tied: bool) -> str:
+    """'3', or '3=' for a rank shared with the row above or below."""
+    if rank is None or pd.isna(rank):
+        return ""
+    return f"{int(rank)}=" if tied else f"{int(rank)}"
 
 
 def rank_column(board: pd.DataFrame, rank_by: str) -> str:
@@ -100,10 +183,13 @@ def rank_column(board: pd.DataFrame, rank_by: str) -> str:
     for candidate in (rank_by, f"score:{rank_by}"):
         if candidate in board:
             return candidate
-    matches = [c for c in board.columns if c.startswith(f"score:{rank_by}") and not c.endswith(":std")]
+    matches = [c for c in board.columns
+               if c.startswith(f"score:{rank_by}") and not c.endswith(STAT_SUFFIXES) and AT not in c]
+    if len(matches) > 1:  # 'isc' means isc10k[...], not its within-run spread isc10k_std[...]
+        matches = [c for c in matches if "_std" not in c] or matches
     if len(matches) == 1:
         return matches[0]
-    known = [c for c in board.columns if c.startswith("score:") and not c.endswith(":std")]
+    known = [c for c in board.columns if c.startswith("score:") and not c.endswith(STAT_SUFFIXES) and AT not in c]
     raise UsageError(
         f"--rank-by {rank_by!r} matches {len(matches)} columns; use one of: "
         f"{', '.join(known) or 'steps, img_per_s (no scores recorded)'}."
@@ -111,30 +197,72 @@ def rank_column(board: pd.DataFrame, rank_by: str) -> str:
 
 
 def display_frame(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard as people read it: 'mean ± std' strings, rounded."""
-    shown = board[[c for c in board.columns if not c.endswith(":std")]].copy()
+    """The leaderboard as people read it: 'mean ± std [95 % CI]' strings, rounded; ranks as '2='."""
+    shown = board[[c for c in board.columns if not c.endswith(STAT_SUFFIXES)]].copy()
+    nan = pd.Series(float("nan"), index=board.index)
     for col in list(shown.columns):
         if col.startswith(("loss:", "score:")):
-            std = board.get(f"{col}:std")
-            shown[col] = [
-                _pm(m, s) for m, s in zip(board[col], std if std is not None else [float("nan")] * len(board))
-            ]
+            std, half = board.get(f"{col}:std", nan), board.get(f"{col}:ci95", nan)
+            shown[col] = [_pm(m, s, h) for m, s, h in zip(board[col], std, half)]
     for col in ("train_s", "eval_s", "img_per_s", "steps", "images"):
         if col in shown:
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.1f}" if col.endswith("_s") else f"{v:,.0f}")
+    if "rank" in shown:
+        tied = [bool(t) for t in board["tied_with"]]
+        shared = [t or (i + 1 < len(tied) and tied[i + 1]) for i, t in enumerate(tied)]
+        shown["rank"] = [rank_label(r, s) for r, s in zip(board["rank"], shared)]
     return shown
 
 
-def _pm(mean: float, std: float) -> str:
+def _pm(mean: float, std: float, half: float = float("nan")) -> str:
     if pd.isna(mean):
         return ""
-    return f"{mean:.4g}" if pd.isna(std) else f"{mean:.4g} ± {std:.2g}"
+    if pd.isna(std):
+        return f"{mean:.4g}"
+    text = f"{mean:.4g} ± {std:.2g}"
+    return text if pd.isna(half) else f"{text} [{mean - half:.4g}, {mean + half:.4g}]"
+
+
+EXPORTS = ("csv", "md", "json", "html")
 
 
 def write_leaderboard(board: pd.DataFrame, results: Path) -> dict[str, Path]:
-    """Write CSV (numbers) and Markdown (for people) next to the runs."""
+    """Write the leaderboard next to the runs, in every export format.
+
+    ``leaderboard.csv`` and ``leaderboard.json`` (a list of records) hold the
+    numbers, with ``:std``, ``:ci95`` and ``:n`` columns; ``leaderboard.md`` and
+    ``leaderboard.html`` (one self-contained page) are for people.
+    """
     root = Path(results)
-    paths = {"csv": root / "leaderboard.csv", "md": root / "leaderboard.md"}
+    paths = {fmt: root / f"leaderboard.{fmt}" for fmt in EXPORTS}
     write_text(paths["csv"], board.to_csv(index=False))
     write_text(paths["md"], display_frame(board).to_markdown(index=False) + "\n")
+    write_text(paths["json"], board.to_json(orient="records", indent=2) + "\n")
+    write_text(paths["html"], html_page(board))
     return paths
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}
+p.note{max-width:60em;color:#555}"""
+
+
+def html_page(board: pd.DataFrame, title: str = "ganbench leaderboard") -> str:
+    """One HTML page with the leaderboard table; no scripts, stylesheets or images from elsewhere."""
+    table = display_frame(board).to_html(index=False, escape=True, na_rep="", border=0, classes="leaderboard")
+    ranked = board.attrs.get("rank_by")
+    note = (
+        "One row per (family, objective, dataset, budget). Scores are those of the final checkpoint, "
+        "as mean ± standard deviation over completed seeds, with the 95 % confidence interval of the mean "
+        "(Student t) in brackets; a single seed has neither."
+    )
+    if ranked:
+        note += (f" Ranked by {html.escape(ranked)}; a rank marked '=' is shared with a neighbour "
+                 "whose 95 % interval overlaps.")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n<p class=\"note\">{note}</p>\n{table}\n</body>\n</html>\n"
+    )

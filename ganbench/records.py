@@ -8,7 +8,13 @@ A run directory (``<results>/runs/<run_id>/``) contains:
 ``samples/``          PNG grids of a fixed latent batch at budget fractions; ``final.png``
 ``checkpoint.pt``     final weights, optimisers and family state (safe to ``torch.load(weights_only=True)``)
 ``scores.json``       metric values at each evaluated budget fraction
-``run.json``          the :class:`RunRecord`: status, counters, final losses and scores
+``run.json``          the :class:`RunRecord`: status, counters, final losses and scores,
+                      scores at intermediate budget fractions
+``checkpoint.prev.pt``  the previous good checkpoint, used when the latest is corrupt
+``checkpoint.json``   size and sha256 of each checkpoint, to detect a truncated or altered file
+``run.lock``          held while a process trains the run (a second process is refused)
+``traceback.txt``     the full traceback of a run that failed with an unexpected error
+``plots/``            losses.png, convergence.png (M_global or generic signals), quality.png
 
 Leaderboards are pandas views over ``run.json`` files; nothing else is read.
 """
@@ -95,6 +101,8 @@ class RunRecord:
     params_discriminator: int = 0
     losses: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    #: Scores of the intermediate evaluations, by budget fraction label ("50%"); final ones are ``scores``.
+    scores_at: dict[str, dict[str, float]] = field(default_factory=dict)
     diverged_at_step: int | None = None
     resumed_from_step: int | None = None
     error: str | None = None

@@ -29,6 +29,7 @@ from .model import BuildContext, TrainSettings
 from .plugins import Registry
 from . import checkpoint
 from .lock import RunLock, RunLockedError
+from .plots import plot_run
 from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from .store import write_json, write_text
@@ -340,10 +341,33 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
         record.images_per_second = round(c.images_per_second, 2)
         if loop.evaluations:
             write_json(directory / "scores.json", loop.evaluations)
-            record.scores = {k: v for k, v in loop.evaluations[-1].items() if k not in ("fraction", "step", "kimg")}
+            # only the evaluation at 100 % is "final": a diverged run has intermediate scores, no final ones
+            final = [e for e in loop.evaluations if e["fraction"] >= 1.0]
+            record.scores = _scores_only(final[-1]) if final else {}
+            record.scores_at = {fraction_label(e["fraction"]): _scores_only(e)
+                                for e in loop.evaluations if e["fraction"] < 1.0}
     record.finished_at = _now()
     write_json(directory / "run.json", record.as_dict())
+    if record.status != INTERRUPTED:  # the user wants out now; `ganbench report` draws them later
+        _plot(directory)
     registry.hook.ganbench_run_finished(run=info, record=record)
+
+
+def _plot(directory: Path) -> None:
+    """Draw the run's figures; a figure that cannot be drawn never costs a result."""
+    try:
+        plot_run(directory)
+    except Exception as exc:  # matplotlib failures must not turn a completed run into a failed one
+        print(f"warning: could not draw the plots of {directory.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _scores_only(evaluation: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in evaluation.items() if k not in ("fraction", "step", "kimg")}
+
+
+def fraction_label(fraction: float) -> str:
+    """0.25 -> '25%': how an intermediate evaluation is named in records and leaderboards."""
+    return f"{fraction * 100:.4g}%"
 
 
 def all_completed(records: list[RunRecord]) -> bool:

@@ -40,3 +40,14 @@ def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch
     assert all(set(keys) <= set(e) for e in evaluations)
     board = (tmp_path / "leaderboard.csv").read_text().splitlines()[0]
     assert f"score:{keys[0]}" in board
+    # the intermediate evaluation is in the record and on the leaderboard, labelled with its budget fraction;
+    # ranking by a score prefix still means the final score
+    assert record["scores_at"] == {"50%": {k: v for k, v in evaluations[0].items() if k in scores}}
+    assert f"score:{keys[0]}@50%" in board
+    from ganbench.leaderboard import compile_leaderboard, load_records, rank_column
+
+    assert rank_column(compile_leaderboard(load_records(tmp_path)), "fid") == f"score:{keys[0]}"
+    # the run's figures and the invocation's, and the report, were drawn
+    assert {p.name for p in (run_dir / "plots").iterdir()} == {"losses.png", "convergence.png", "quality.png"}
+    assert {"quality_over_budget.png", "losses.png", "samples.png"} <= {p.name for p in (tmp_path / "plots").iterdir()}
+    assert "quality over the budget" in (tmp_path / "report.html").read_text().lower()

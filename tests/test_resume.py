@@ -18,13 +18,64 @@ from ganbench.lock import RunLock, RunLockedError
 from ganbench.records import RunRecord
 from ganbench.runner import Invocation, execute
 
-ARGS = ["run", "--metrics=", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
-        "--deterministic", "--batch-size", "32"]
+ARGS = ["run", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
+        "--deterministic", "--batch-size", "32", "--metrics", "fid", "--eval-samples", "200", "--eval-at", "0.5"]
+
+#: Runs ``ganbench`` with a fault injected: GANBENCH_TEST_KILL=checkpoint:N kills the process with SIGKILL
+#: half-way through writing the step-N checkpoint; evaluation:F kills it inside the evaluation at fraction F,
+#: after the scores are computed and before they are recorded.
+BOOT = r"""
+import io, os, signal, sys
+point, _, at = os.environ.get("GANBENCH_TEST_KILL", "").partition(":")
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "checkpoint":
+    import torch
+    from ganbench import checkpoint, store
+
+    def save_torch(path, obj):
+        if obj["counters"]["steps"] == int(at):
+            buf = io.BytesIO()
+            torch.save(obj, buf)
+            data = buf.getvalue()
+
+            def half_then_die(fh):
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                die()
+
+            store.atomic_write(path, half_then_die)
+        store.save_torch(path, obj)
+
+    checkpoint.save_torch = save_torch
+elif point == "evaluation":
+    from ganbench import runner
+
+    make_evaluator = runner.make_evaluator
+
+    def make(*args, **kwargs):
+        evaluate = make_evaluator(*args, **kwargs)
+
+        def dying(fraction, counters):
+            scores = evaluate(fraction, counters)
+            if fraction == float(at):
+                die()
+            return scores
+
+        return dying
+
+    runner.make_evaluator = make
+
+from ganbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
-def ganbench(results: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "GANBENCH_DISABLE_PLUGINS": "progress"}
-    return subprocess.Popen([sys.executable, "-m", "ganbench.cli", *ARGS, "--results", str(results), *extra],
+def ganbench(results: Path, *extra: str, kill: str = "") -> subprocess.Popen:
+    env = {**os.environ, "GANBENCH_DISABLE_PLUGINS": "progress", "GANBENCH_TEST_KILL": kill}
+    return subprocess.Popen([sys.executable, "-c", BOOT, *ARGS, "--results", str(results), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -38,7 +89,8 @@ def final_state(results: Path):
     state = torch.load(d / "checkpoint.pt", weights_only=True)
     with open(d / "curves.csv") as fh:
         rows = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
-    return state, rows
+    scores = json.loads((d / "scores.json").read_text())
+    return state, rows, scores
 
 
 def wait_for_checkpoint(results: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -63,29 +115,39 @@ def uninterrupted(tmp_path_factory):
     return final_state(results)
 
 
-@pytest.mark.parametrize("kill_after", [4, 12, 20])
-def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill_after):
-    proc = ganbench(tmp_path)
-    wait_for_checkpoint(tmp_path, kill_after, proc)
-    proc.send_signal(signal.SIGKILL)  # lands at an arbitrary point: mid-step, mid-grid or mid-checkpoint
-    proc.wait()
+@pytest.mark.parametrize("kill", ["anywhere after step 4", "checkpoint:16", "evaluation:0.5"])
+def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
+    """Killed at an arbitrary moment, half-way through a checkpoint write, or inside an evaluation."""
+    if kill.startswith("anywhere"):
+        proc = ganbench(tmp_path)
+        wait_for_checkpoint(tmp_path, 4, proc)
+        proc.send_signal(signal.SIGKILL)  # lands wherever the process is: mid-step, mid-grid or mid-write
+    else:
+        proc = ganbench(tmp_path, kill=kill)
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
     record = RunRecord.read(run_dir(tmp_path) / "run.json")
     assert record.status == "running"  # killed: nothing was able to mark it
+    if kill.startswith("evaluation"):  # the evaluation at 50 % was computed but never recorded
+        assert not (run_dir(tmp_path) / "scores.json").exists()
 
     resumed = ganbench(tmp_path, "--resume")
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     record = RunRecord.read(run_dir(tmp_path) / "run.json")
-    assert record.status == "completed" and record.steps == 24 and record.resumed_from_step >= kill_after
+    assert record.status == "completed" and record.steps == 24 and record.resumed_from_step >= 4
+    if kill == "checkpoint:16":  # the half-written step-16 file never replaced the step-12 checkpoint
+        assert record.resumed_from_step == 12
 
-    state, rows = final_state(tmp_path)
-    clean_state, clean_rows = uninterrupted
+    state, rows, scores = final_state(tmp_path)
+    clean_state, clean_rows, clean_scores = uninterrupted
     for part in ("generator", "discriminator"):
         for key, value in clean_state["networks"][part].items():
             assert torch.equal(state["networks"][part][key], value), (part, key)
     exp_avg = state["optimizers"]["generator"]["state"][0]["exp_avg"]
     assert torch.equal(exp_avg, clean_state["optimizers"]["generator"]["state"][0]["exp_avg"])
     assert rows == clean_rows
+    assert [e["fraction"] for e in scores] == [0.5, 1.0] and scores == clean_scores
 
 
 def test_rerun_skips_finished_runs(tmp_path):

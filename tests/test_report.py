@@ -1,0 +1,105 @@
+"""The self-contained HTML report, checked as text and rendered in a real headless browser."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ganbench.cli import main
+from ganbench.errors import UsageError
+from ganbench.report import render_report, write_report
+from test_plots import make_run
+
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        make_run(root, "dcgan", seed=seed)
+    make_run(root, "began", "began", columns=("loss_d", "loss_g", "L(x)", "L(G(z))"),
+             extra={"M_global": [0.3, 0.25, 0.2, 0.18, 0.15, 0.14, 0.13, 0.12], "k_t": [0.0] * 8})
+    make_run(root, "<img src=x onerror=alert(1)>", status="diverged", nan_from=4)  # a name is a path part: no "/"
+    bad = make_run(root, "vanilla", status="failed", rows=0, evaluations=0, grids=False)
+    (bad / "traceback.txt").write_text("Traceback:\n  RuntimeError: <b>boom</b> & more\n")
+    return root
+
+
+def test_report_is_self_contained_and_escaped(results):
+    path = write_report(results)
+    assert path == results / "report.html"
+    text = path.read_text()
+    # the leaderboard: one row per family, its status strings
+    assert 'class="dataframe leaderboard"' in text
+    for row in ("dcgan", "began", "vanilla", "2/2 completed", "0/1 completed; seed 0 failed"):
+        assert row in text
+    # images are embedded, decode to PNGs, and nothing refers to a file or server
+    uris = DATA_URI.findall(text)
+    assert len(uris) >= 10
+    for uri in uris:
+        with Image.open(io.BytesIO(base64.b64decode(uri))) as im:
+            assert im.format == "PNG"
+    assert not re.search(r'src="(?!data:)', text) and "<link" not in text and "file://" not in text
+    # provenance
+    assert "2.15.0" in text and "cpu (test)" in text
+    # text from runs is escaped, never markup
+    assert "<img src=x" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "<b>boom</b>" not in text and "&lt;b&gt;boom&lt;/b&gt; &amp; more" in text
+    assert "M_global" in text  # the BEGAN convergence section
+
+
+def test_report_out_and_cli(results, tmp_path, capsys):
+    out = tmp_path / "elsewhere" / "r.html"
+    assert main(["report", str(results), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert out.is_file() and not (results / "report.html").exists()  # only the page is written
+
+
+def test_report_reuses_fresh_run_plots(results):
+    from ganbench.plots import plot_run
+
+    run = next((results / "runs").glob("dcgan*s0*"))
+    plot_run(run)
+    marker = (run / "plots" / "losses.png").read_bytes()
+    assert base64.b64encode(marker).decode() in render_report(results)
+
+
+def test_no_runs_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="No runs found"):
+        write_report(tmp_path)
+    assert main(["report", str(tmp_path)]) == 2
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_report_renders_in_headless_chromium(results, tmp_path):
+    report = write_report(results)
+    shot = tmp_path / "shot.png"
+    done = _chromium([f"--screenshot={shot}", "--window-size=1200,2000", report.resolve().as_uri()], tmp_path / "p1")
+    assert shot.is_file(), done.stderr[-2000:]
+    with Image.open(shot) as im:
+        assert im.size == (1200, 2000)
+        colours = im.convert("RGB").getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 50, "screenshot is blank"
+    dom = _chromium(["--dump-dom", report.resolve().as_uri()], tmp_path / "p2")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<table border="0" class="dataframe leaderboard">' in dom.stdout or 'class="dataframe leaderboard"' in dom.stdout
+    assert "<td>dcgan</td>" in dom.stdout and "2/2 completed" in dom.stdout
+    assert "<img src=x" not in dom.stdout  # escaped text stays text in the parsed DOM
+    assert len(DATA_URI.findall(dom.stdout)) >= 10
