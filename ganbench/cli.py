@@ -22,18 +22,21 @@ from . import __version__
 from .budget import Budget
 from .errors import GanbenchError, UsageError
 from .evaluation import EvalOptions
-from .leaderboard import compile_leaderboard, display_frame, load_records, write_leaderboard
+from .leaderboard import compile_leaderboard, load_records, write_leaderboard
 from .model import TrainSettings
 from .plugins import build_registry
 from .records import RunRecord
 from .runner import Invocation, execute
 from .suite import load_suite
+from .terminal import terminal_text
 
 DEFAULT_PLUGINS = "vanilla,dcgan"
 DEFAULT_DATASET = "digits"
 DEFAULT_BUDGET = "40s"
 DEFAULT_RESULTS = "results"
 DEFAULT_METRICS = "isc,fid"
+#: Intermediate evaluations, so every run has quality-over-budget curves; '' turns them off.
+DEFAULT_EVAL_AT = "0.25,0.5,0.75"
 DEFAULT_CACHE_DIR = Path(user_cache_dir("ganbench"))
 DEFAULT_DATA_DIR = os.environ.get("GANBENCH_DATA_DIR") or str(Path(user_cache_dir("ganbench")) / "data")
 
@@ -118,7 +121,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      help="generated samples per final evaluation (default: the metric's literature default)")
     run.add_argument("--eval-samples-intermediate", type=_positive_int, default=None,
                      help="generated samples per intermediate evaluation (default: same as --eval-samples)")
-    run.add_argument("--eval-at", default="",
+    run.add_argument("--eval-at", default=DEFAULT_EVAL_AT,
                      help="comma-separated budget fractions for intermediate evaluations, e.g. 0.25,0.5,0.75")
     run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                      help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
@@ -177,8 +180,7 @@ def _print_board(results: Path, rank_by: str | None) -> None:
         print(f"No runs found under {results}. Train some with `ganbench run --results {results}`.")
         return
     paths = write_leaderboard(board, results)
-    with pd.option_context("display.max_columns", None, "display.width", 200):
-        print(display_frame(board).to_string(index=False))
+    print(terminal_text(board))
     print(f"\nleaderboard written to {', '.join(str(p) for p in paths.values())}")
 
 

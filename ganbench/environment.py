@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import platform
+from pathlib import Path
 import subprocess
 import sys
 from typing import Any
@@ -31,7 +32,23 @@ def git_commit() -> str | None:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """The processor's model name where the OS tells it (Linux), else its architecture.
+
+    Throughput is only compared between runs on the same device name, so the
+    name must tell two different CPUs apart; ``platform.processor()`` often
+    says only ``x86_64``.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def capture(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""The leaderboard as printed in a terminal: narrow enough to read.
+
+The files (CSV, JSON, Markdown, HTML) carry every column under its full name.
+A terminal is 80 to 200 characters wide, so the printed table keeps what ranks
+runs and leaves the rest to the files: score columns lose the extractor label
+when every score shares one, and a shared device is stated once, under the
+table; losses (diagnostics, not results) are not printed; the scores of
+intermediate evaluations move into one small table per score, quality over
+the budget, with a row per (family, objective) and a column per budget fraction.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .leaderboard import AT, display_frame, higher_is_better
+
+#: How metric plugins name scores: metric, sample count, optional suffix, then the extractor in brackets
+#: (``fid10k[lenet-digits-a47c01eb]``, ``isc500_std[inception-v3-compat]``). Other names are left as they are.
+SCORE_KEY = re.compile(r"^(?P<metric>[a-z]+)(?P<count>\d+k?)(?P<suffix>_[a-z_]+)?\[(?P<extractor>[^\]]+)\]$")
+
+
+def _parts(column: str) -> tuple[str, str | None, str | None]:
+    """``score:fid10k[x]@50%`` -> ('fid10k', 'x', '50%'); the extractor is None for names of another form."""
+    key, _, at = column.removeprefix("score:").partition(AT)
+    match = SCORE_KEY.match(key)
+    if match is None:
+        return key, None, at or None
+    short = f"{match['metric']}{match['count']}{match['suffix'] or ''}"
+    return short, match["extractor"], at or None
+
+
+def terminal_text(board: pd.DataFrame) -> str:
+    """The main table, a note on extractors, and the quality-over-budget tables."""
+    shown = display_frame(board)
+    # losses are diagnostics, not results: they stay in the files
+    shown = shown[[c for c in shown.columns if AT not in c and not c.startswith("loss:")]]
+    finals = [c for c in shown.columns if c.startswith("score:")]
+    extractors = {_parts(c)[1] for c in finals} - {None}
+    notes = []
+    if len(extractors) == 1:
+        shown = shown.rename(columns={c: _parts(c)[0] for c in finals if _parts(c)[1] is not None})
+        notes.append(f"scores computed with the feature extractor {extractors.pop()} "
+                     "(comparable only with scores from the same extractor and sample count)")
+    if "device" in shown and shown["device"].nunique() == 1:
+        notes.append(f"device: {shown['device'].iloc[0]}")
+        shown = shown.drop(columns="device")
+    if "tied_with" in shown and not shown["tied_with"].astype(bool).any():
+        shown = shown.drop(columns="tied_with")
+    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
+        parts = [shown.to_string(index=False)]
+    if notes:
+        parts.append("\n".join(notes))
+    if "score:" in "".join(board.columns) and board.get("seeds", pd.Series([1])).max() > 1:
+        parts[-1] += "\nscores: mean ± standard deviation over completed seeds [95 % confidence interval of the mean]"
+    parts += [table for table in (_over_budget(board, c) for c in finals) if table]
+    return "\n\n".join(parts)
+
+
+def _over_budget(board: pd.DataFrame, final: str) -> str:
+    """One score at every evaluated budget fraction, mean over seeds; '' when it was evaluated only at the end."""
+    short, extractor, _ = _parts(final)
+    if short.endswith("_std"):
+        return ""
+    metric = SCORE_KEY.match(final.removeprefix("score:"))
+    stem = (metric["metric"], metric["suffix"] or "") if metric else None
+    by_label: dict[str, str] = {}
+    for column in board.columns:
+        if AT not in column or not column.startswith("score:") or column.endswith((":std", ":ci95", ":n")):
+            continue
+        key, at = column.removeprefix("score:").split(AT, 1)
+        m = SCORE_KEY.match(key)
+        same = (m is not None and stem is not None and (m["metric"], m["suffix"] or "") == stem
+                and m["extractor"] == extractor) or key == final.removeprefix("score:")
+        if same:
+            by_label[at] = column
+    if not by_label:
+        return ""
+    labels = sorted(by_label, key=lambda label: float(label.rstrip("%")))
+    table = board[["family", "objective"]].copy()
+    for label in labels:
+        table[label] = board[by_label[label]].map(_number)
+    table["100%"] = board[final].map(_number)
+    direction = "higher is better" if higher_is_better(final) else "lower is better"
+    title = f"{short} over the budget ({direction}; mean over completed seeds"
+    cheaper = sorted({_parts(by_label[label])[0] for label in labels} - {short})
+    title += f"; intermediate points measured as {', '.join(cheaper)})" if cheaper else ")"
+    return f"{title}\n{table.to_string(index=False)}"
+
+
+def _number(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.4g}"
