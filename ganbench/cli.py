@@ -289,7 +289,8 @@ def cmd_check(args: argparse.Namespace, registry) -> int:
         if args.suite:
             suite = load_suite(args.suite)
             run_args = build_parser(suite.defaults).parse_args(["run", args.suite, "--results", str(results)])
-            print(f"running suite {suite.name!r} into {results}")
+            print(f"running suite {suite.name!r} into {results}"
+                  + ("" if args.results else " (a temporary directory, deleted after the check; --results DIR keeps it)"))
             cmd_run(run_args, registry)  # incomplete runs are reported by the gate below
         board = compile_leaderboard(load_records(results))
         report = gate.check(board, baseline, throughput_ratio=args.throughput_ratio,
