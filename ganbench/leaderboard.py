@@ -204,14 +204,19 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
         if col.startswith(("loss:", "score:")):
             std, half = board.get(f"{col}:std", nan), board.get(f"{col}:ci95", nan)
             shown[col] = [_pm(m, s, h) for m, s, h in zip(board[col], std, half)]
-    for col in ("train_s", "eval_s", "img_per_s", "steps", "images"):
+    for col in ("train_s", "eval_s", "img_per_s", "steps", "images", "params_g", "params_d"):
         if col in shown:
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.1f}" if col.endswith("_s") else f"{v:,.0f}")
     if "rank" in shown:
         tied = [bool(t) for t in board["tied_with"]]
         shared = [t or (i + 1 < len(tied) and tied[i + 1]) for i, t in enumerate(tied)]
         shown["rank"] = [rank_label(r, s) for r, s in zip(board["rank"], shared)]
-    return shown
+    # what a row is and how it scored first; counters next; losses (diagnostics) last
+    first = [c for c in ("rank", "tied_with", *GROUP, "seeds", "status") if c in shown]
+    scores = [c for c in shown.columns if c.startswith("score:")]
+    losses = [c for c in shown.columns if c.startswith("loss:")]
+    rest = [c for c in shown.columns if c not in {*first, *scores, *losses}]
+    return shown[first + scores + rest + losses]
 
 
 def _pm(mean: float, std: float, half: float = float("nan")) -> str:

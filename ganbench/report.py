@@ -280,7 +280,9 @@ def render_report(results_dir: Path) -> str:
         f'<p class="muted">{esc(str(results_dir.resolve()))} · {len(run_dirs)} runs: {summary}</p>',
         '<h2 id="provenance">Provenance</h2>', _provenance(run_dirs),
         '<h2 id="leaderboard">Leaderboard</h2>',
-        '<p class="muted">Mean ± standard deviation over seeds; only completed runs enter the means.</p>',
+        '<p class="muted">Final-checkpoint scores as mean ± standard deviation over seeds, with the 95 % '
+        'confidence interval of the mean in brackets; only completed runs enter the means. Columns named '
+        '…@50% hold the evaluation at that fraction of the budget.</p>',
         _leaderboard(records),
     ]
     sections = (("quality_over_budget.png", "Quality over the budget"), ("losses.png", "Losses"),
