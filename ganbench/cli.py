@@ -92,7 +92,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--plugins", default=DEFAULT_PLUGINS,
                      help="comma-separated families, each optionally with an objective: dcgan,dcgan:hinge")
     run.add_argument("--dataset", default=DEFAULT_DATASET,
-                     help="dataset name, optionally with an argument: digits, mnist, mnist:test, cifar10, imagefolder:PATH")
+                     help="dataset name, optionally with an argument: digits, mnist, mnist:test, cifar10, celeba, imagefolder:PATH")
     run.add_argument("--budget", default=DEFAULT_BUDGET,
                      help="identical budget per run: wall-clock (90s, 30m, 2h), real images (50kimg) or steps (2000steps)")
     run.add_argument("--seed", type=int, default=0, help="first seed")
