@@ -30,11 +30,15 @@ def test_every_suite_parses_and_plans(path, registry):
 
 
 def test_suite_values_are_defaults_and_flags_win(tmp_path):
-    suite = load_suite(BENCHMARKS / "digits.toml")
-    args = build_parser(suite.defaults).parse_args(["run", "x.toml", "--seeds", "1", "--budget", "5steps"])
-    assert args.seeds == 1 and args.budget == "5steps"
-    assert args.plugins == "vanilla,dcgan,dcgan:hinge,began" and args.metrics == "isc,fid"
-    assert args.eval_samples == 2000 and args.results == str(Path("results/suites/digits"))
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nplugins = ["vanilla", "dcgan:hinge"]\nbudget = "400steps"\nseeds = 3\n'
+                    'metrics = ["isc", "fid"]\n[eval]\nsamples = 2000\nat = [0.5]\n')
+    suite = load_suite(path)
+    args = build_parser(suite.defaults).parse_args(["run", str(path), "--seeds", "1", "--budget", "5steps"])
+    assert args.seeds == 1 and args.budget == "5steps"  # the command line wins
+    assert args.plugins == "vanilla,dcgan:hinge" and args.metrics == "isc,fid" and args.eval_at == "0.5"
+    assert args.eval_samples == 2000 and args.results == str(Path("results/suites/s"))
+    assert args.batch_size == 64  # a key the suite leaves out keeps the CLI default
 
 
 def write(tmp_path, text, name="bad.toml"):
