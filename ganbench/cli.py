@@ -123,6 +123,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      help="generated samples per intermediate evaluation (default: same as --eval-samples)")
     run.add_argument("--eval-at", default=DEFAULT_EVAL_AT,
                      help="comma-separated budget fractions for intermediate evaluations, e.g. 0.25,0.5,0.75")
+    run.add_argument("--select-best", default=None, metavar="METRIC",
+                     help="also keep a 'best' checkpoint, chosen by METRIC (one of --metrics) on held-out samples at "
+                     "each evaluation and reported with scores from the regular samples; rankings stay on final scores")
     run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                      help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
     run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
@@ -218,6 +221,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
             fractions=_fractions(args.eval_at),
             inception_weights=Path(args.inception_weights).expanduser() if args.inception_weights else None,
             cache_dir=DEFAULT_CACHE_DIR,
+            select_best=args.select_best or None,
         ),
         download=not args.no_download,
         checkpoint_every=args.checkpoint_every,

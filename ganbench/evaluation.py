@@ -72,6 +72,8 @@ class EvalOptions:
     fractions: tuple[float, ...] = (1.0,)
     inception_weights: Path | None = None
     cache_dir: Path = Path(".")
+    #: Metric whose held-out score selects a "best" checkpoint (see :mod:`ganbench.selection`); None: no selection.
+    select_best: str | None = None
 
 
 def resolve_cache_dir(options: EvalOptions) -> Path:

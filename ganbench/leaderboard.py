@@ -30,6 +30,8 @@ COUNTERS = {
 }
 #: Separates a score from the budget fraction of an intermediate evaluation: ``score:fid2k[lenet-…]@50%``.
 AT = "@"
+#: The label of the scores at the checkpoint chosen on held-out samples (``--select-best``): ``…@best``.
+BEST = "best"
 #: Per-value statistics columns next to each ``loss:``/``score:`` mean.
 STAT_SUFFIXES = (":std", ":ci95", ":n")
 
@@ -51,11 +53,14 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     """One row per run, losses and scores flattened into columns."""
     rows = []
     for r in records:
-        row = {k: v for k, v in r.as_dict().items() if k not in ("losses", "scores", "scores_at")}
+        row = {k: v for k, v in r.as_dict().items() if k not in ("losses", "scores", "scores_at", "best")}
         row.update({f"loss:{k}": v for k, v in r.losses.items()})
         row.update({f"score:{k}": v for k, v in r.scores.items()})
         for label, scores in r.scores_at.items():
             row.update({f"score:{k}{AT}{label}": v for k, v in scores.items()})
+        if r.best:  # chosen on held-out samples (ganbench.selection); shown, never ranked
+            row.update({f"score:{k}{AT}{BEST}": v for k, v in r.best.get("scores", {}).items()})
+            row["best_fraction"] = r.best.get("fraction")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -101,6 +106,8 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row["params_g"] = int(group["params_generator"].max())
         row["params_d"] = int(group["params_discriminator"].max())
         row["device"] = ", ".join(sorted(set(group["device"])))
+        if "best_fraction" in ok and ok["best_fraction"].notna().any():  # where each seed's selection fell
+            row["best_at"] = ", ".join(f"{float(f) * 100:.4g}%" for f in ok["best_fraction"].dropna())
         for col in value_columns:
             values = pd.to_numeric(ok[col], errors="coerce") if col in ok else pd.Series(dtype=float)
             summary = summarize(values.tolist())

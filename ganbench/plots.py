@@ -163,8 +163,8 @@ def load_run(run_dir: Path) -> RunData:
 def score_keys(evaluations: Iterable[dict[str, Any]]) -> list[str]:
     """Score keys in first-seen order, without the ``*_std`` companions (they become error bars)."""
     keys: dict[str, None] = {}
-    for e in evaluations:
-        keys.update(dict.fromkeys(k for k in e if k not in SCORE_META))
+    for e in evaluations:  # held-out selection scores (ganbench.selection) only choose a checkpoint
+        keys.update(dict.fromkeys(k for k in e if k not in SCORE_META and not k.startswith("heldout:")))
     return [k for k in keys if not _is_std_companion(k, keys)]
 
 

@@ -14,6 +14,7 @@ A run directory (``<results>/runs/<run_id>/``) contains:
 ``checkpoint.json``   size and sha256 of each checkpoint, to detect a truncated or altered file
 ``run.lock``          held while a process trains the run (a second process is refused)
 ``traceback.txt``     the full traceback of a run that failed with an unexpected error
+``best.pt``, ``best.json``  with ``--select-best``: weights and place of the checkpoint chosen on held-out samples
 ``plots/``            losses.png, convergence.png (M_global or generic signals), quality.png
 
 Leaderboards are pandas views over ``run.json`` files; nothing else is read.
@@ -103,6 +104,9 @@ class RunRecord:
     scores: dict[str, float] = field(default_factory=dict)
     #: Scores of the intermediate evaluations, by budget fraction label ("50%"); final ones are ``scores``.
     scores_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: With ``--select-best``: the evaluation chosen on held-out samples and its (regular) scores;
+    #: see :func:`ganbench.selection.best_of`. Never what the leaderboard ranks.
+    best: dict[str, Any] | None = None
     diverged_at_step: int | None = None
     resumed_from_step: int | None = None
     error: str | None = None

@@ -191,6 +191,12 @@ def _run_section(index: int, run_dir: Path, record: RunRecord | None) -> str:
     losses = data.get("losses") or {}
     if scores:
         parts.append("<div><h4>final scores</h4>" + _kv_table(scores.items()) + "</div>")
+    best = data.get("best")
+    if best:  # chosen on held-out samples; its scores come from the regular samples (ganbench.selection)
+        chosen = [("at", f"{float(best['fraction']) * 100:.4g}% of the budget, step {best.get('step')}"),
+                  ("chosen by", f"held-out {best.get('selected_by')} = {_fmt(best.get('selection_value'))}")]
+        parts.append("<div><h4>checkpoint selected on held-out samples</h4>"
+                     + _kv_table([*chosen, *best.get("scores", {}).items()]) + "</div>")
     if losses:
         parts.append("<div><h4>final losses</h4>" + _kv_table(losses.items()) + "</div>")
     parts.append("</div>")

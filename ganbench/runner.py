@@ -30,6 +30,7 @@ from .plugins import Registry
 from . import checkpoint
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
+from .selection import BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection
 from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from .store import write_json, write_text
@@ -122,6 +123,12 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
     registry.dataset(dataset_name)
     for metric in inv.evaluation.metrics:
         registry.metric(metric)
+    select = inv.evaluation.select_best
+    if select is not None and select not in inv.evaluation.metrics:
+        raise UsageError(
+            f"--select-best {select} names a metric that is not computed; add it to --metrics "
+            f"(now: {', '.join(inv.evaluation.metrics) or 'none'}) or choose one of those."
+        )
     device = resolve_device(inv.device)
     planned: list[PlannedRun] = []
     seen: set[str] = set()
@@ -164,6 +171,8 @@ def _evaluation_config(options: EvalOptions) -> dict[str, Any]:
         "intermediate_samples": options.intermediate_samples,
         "fractions": list(options.fractions),
         "inception_weights": str(options.inception_weights) if options.inception_weights else None,
+        # only when set, so that runs without selection keep the run ids they had before the option existed
+        **({"select_best": options.select_best} if options.select_best else {}),
     }
 
 
@@ -303,6 +312,9 @@ def _train_locked(
             specs = [registry.metric(name) for name in inv.evaluation.metrics]
             evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed)
             fractions = tuple(sorted(set(inv.evaluation.fractions) | {1.0}))
+            if inv.evaluation.select_best:
+                evaluator = _selecting(registry, evaluator, model, dataset, inv, device, config.seed, directory,
+                                       fresh_start=resume is None)
 
         def on_eval(fraction: float, counters: Any, scores: dict[str, float]) -> None:
             row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **scores}
@@ -334,6 +346,7 @@ def _train_locked(
 
 
 def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: TrainingLoop | None, directory: Path) -> None:
+    select_best = info.config.evaluation.get("select_best")
     if loop is not None:
         c = loop.counters
         record.steps, record.images = c.steps, c.images
@@ -343,9 +356,11 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
             write_json(directory / "scores.json", loop.evaluations)
             # only the evaluation at 100 % is "final": a diverged run has intermediate scores, no final ones
             final = [e for e in loop.evaluations if e["fraction"] >= 1.0]
-            record.scores = _scores_only(final[-1]) if final else {}
-            record.scores_at = {fraction_label(e["fraction"]): _scores_only(e)
+            record.scores = regular_scores(final[-1]) if final else {}
+            record.scores_at = {fraction_label(e["fraction"]): regular_scores(e)
                                 for e in loop.evaluations if e["fraction"] < 1.0}
+            if select_best:
+                record.best = best_of(loop.evaluations, select_best)
     record.finished_at = _now()
     write_json(directory / "run.json", record.as_dict())
     if record.status != INTERRUPTED:  # the user wants out now; `ganbench report` draws them later
@@ -361,8 +376,16 @@ def _plot(directory: Path) -> None:
         print(f"warning: could not draw the plots of {directory.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _scores_only(evaluation: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in evaluation.items() if k not in ("fraction", "step", "kimg")}
+def _selecting(registry: Registry, evaluator: Any, model: Any, dataset: ImageDataset, inv: Invocation,
+               device: torch.device, seed: int, directory: Path, fresh_start: bool) -> Any:
+    """The evaluator, also scoring held-out samples to select a best checkpoint (see :mod:`.selection`)."""
+    if fresh_start:  # a previous attempt's selection must not outlive its weights
+        for name in (BEST_INFO, BEST_WEIGHTS):
+            (directory / name).unlink(missing_ok=True)
+    metric = inv.evaluation.select_best
+    select = make_evaluator([registry.metric(metric)], model, dataset, selection_options(inv.evaluation),
+                            device, heldout_seed(seed))
+    return with_selection(evaluator, select, model, directory, metric)
 
 
 def fraction_label(fraction: float) -> str:

@@ -65,6 +65,7 @@ EVAL_KEYS: dict[str, tuple[str, str, str]] = {
     "samples_intermediate": ("eval_samples_intermediate", "posint", "samples per intermediate evaluation"),
     "at": ("eval_at", "fractions", "budget fractions of intermediate evaluations"),
     "inception_weights": ("inception_weights", "str", "local Inception-v3 weights file"),
+    "select_best": ("select_best", "str", "metric that picks a 'best' checkpoint on held-out samples"),
 }
 
 

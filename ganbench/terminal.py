@@ -15,7 +15,7 @@ import re
 
 import pandas as pd
 
-from .leaderboard import AT, display_frame, higher_is_better
+from .leaderboard import AT, BEST, display_frame, higher_is_better
 
 #: How metric plugins name scores: metric, sample count, optional suffix, then the extractor in brackets
 #: (``fid10k[lenet-digits-a47c01eb]``, ``isc500_std[inception-v3-compat]``). Other names are left as they are.
@@ -76,18 +76,25 @@ def _over_budget(board: pd.DataFrame, final: str) -> str:
                 and m["extractor"] == extractor) or key == final.removeprefix("score:")
         if same:
             by_label[at] = column
-    if not by_label:
+    best = by_label.pop(BEST, None)
+    if not by_label and best is None:
         return ""
     labels = sorted(by_label, key=lambda label: float(label.rstrip("%")))
     table = board[["family", "objective"]].copy()
     for label in labels:
         table[label] = board[by_label[label]].map(_number)
     table["100%"] = board[final].map(_number)
+    if best is not None:
+        table["best*"] = board[best].map(_number)
     direction = "higher is better" if higher_is_better(final) else "lower is better"
     title = f"{short} over the budget ({direction}; mean over completed seeds"
     cheaper = sorted({_parts(by_label[label])[0] for label in labels} - {short})
     title += f"; intermediate points measured as {', '.join(cheaper)})" if cheaper else ")"
-    return f"{title}\n{table.to_string(index=False)}"
+    text = f"{title}\n{table.to_string(index=False)}"
+    if best is not None:
+        text += ("\nbest*: at the evaluation chosen on held-out samples (--select-best), scored on the regular "
+                 "samples; not used for ranking")
+    return text
 
 
 def _number(value: object) -> str:
