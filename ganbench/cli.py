@@ -252,12 +252,16 @@ def _write_figures(inv: Invocation, records: Sequence[RunRecord]) -> None:
     Drawing is a convenience on top of results already on disk: a failure here
     is a warning, never a lost run or a failed exit code.
     """
-    from .plots import plot_invocation
-    from .report import write_report
+    from .plots import render_invocation, write_figures
+    from .report import find_run_dirs, write_report
 
+    run_dirs = [inv.runs_dir / r.run_id for r in records]
     try:
-        plots = plot_invocation(inv.results, [inv.runs_dir / r.run_id for r in records])
-        report = write_report(inv.results)
+        figures = render_invocation(run_dirs)
+        plots = write_figures(inv.results / "plots", figures)
+        # the report covers the whole results directory: when that holds only these runs, the figures serve it too
+        only_these = {d.resolve() for d in find_run_dirs(inv.results)} == {d.resolve() for d in run_dirs}
+        report = write_report(inv.results, combined=figures if only_these else None)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         print(f"warning: could not draw the plots or the report: {type(exc).__name__}: {exc}", file=sys.stderr)
         return

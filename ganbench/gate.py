@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import UsageError
-from .leaderboard import AT, GROUP, STAT_SUFFIXES, higher_is_better
+from .leaderboard import GROUP, final_score_columns, higher_is_better
 from .store import write_json
 
 FORMAT = "ganbench-baseline/1"
@@ -46,11 +46,7 @@ PASS, FAIL, IMPROVED, SKIPPED = "ok", "REGRESSED", "improved", "skipped"
 def gated_scores(board: pd.DataFrame) -> list[str]:
     """Score columns that are gated: final means only, not within-run spreads (``isc10k_std``) nor
     intermediate evaluations (``…@50%``), which are curves, not results."""
-    return [
-        c for c in board.columns
-        if c.startswith("score:") and not c.endswith(STAT_SUFFIXES) and "_std" not in c.split(":", 1)[1]
-        and AT not in c
-    ]
+    return [c for c in final_score_columns(board) if "_std" not in c.split(":", 1)[1]]
 
 
 def score_tolerance(mean: float, std: float, n: int, k: float, rel_floor: float,

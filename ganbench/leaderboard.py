@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UsageError
-from .records import COMPLETED, RunRecord
+from .records import COMPLETED, RunRecord, fraction_label
 from .stats import intervals_overlap, summarize
 from .store import write_text
 
@@ -107,7 +107,7 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row["params_d"] = int(group["params_discriminator"].max())
         row["device"] = ", ".join(sorted(set(group["device"])))
         if "best_fraction" in ok and ok["best_fraction"].notna().any():  # where each seed's selection fell
-            row["best_at"] = ", ".join(f"{float(f) * 100:.4g}%" for f in ok["best_fraction"].dropna())
+            row["best_at"] = ", ".join(fraction_label(float(f)) for f in ok["best_fraction"].dropna())
         for col in value_columns:
             values = pd.to_numeric(ok[col], errors="coerce") if col in ok else pd.Series(dtype=float)
             summary = summarize(values.tolist())
@@ -185,18 +185,23 @@ def rank_label(rank: object, tied: bool) -> str:
     return f"{int(rank)}=" if tied else f"{int(rank)}"
 
 
+def final_score_columns(board: pd.DataFrame) -> list[str]:
+    """The mean columns of final scores: not their ``:std``/``:ci95``/``:n``, not intermediate or
+    selected evaluations (``…@50%``, ``…@best``). Only these are ranked and gated."""
+    return [c for c in board.columns if c.startswith("score:") and not c.endswith(STAT_SUFFIXES) and AT not in c]
+
+
 def rank_column(board: pd.DataFrame, rank_by: str) -> str:
     """The column ``rank_by`` names: exact, ``score:<key>``, or the one score starting with it (``fid``)."""
     for candidate in (rank_by, f"score:{rank_by}"):
         if candidate in board:
             return candidate
-    matches = [c for c in board.columns
-               if c.startswith(f"score:{rank_by}") and not c.endswith(STAT_SUFFIXES) and AT not in c]
+    known = final_score_columns(board)
+    matches = [c for c in known if c.startswith(f"score:{rank_by}")]
     if len(matches) > 1:  # 'isc' means isc10k[...], not its within-run spread isc10k_std[...]
         matches = [c for c in matches if "_std" not in c] or matches
     if len(matches) == 1:
         return matches[0]
-    known = [c for c in board.columns if c.startswith("score:") and not c.endswith(STAT_SUFFIXES) and AT not in c]
     raise UsageError(
         f"--rank-by {rank_by!r} matches {len(matches)} columns; use one of: "
         f"{', '.join(known) or 'steps, img_per_s (no scores recorded)'}."

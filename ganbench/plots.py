@@ -28,7 +28,6 @@ report (:mod:`ganbench.report`) embeds them.
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -42,12 +41,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .store import write_bytes
+from .records import EVALUATION_META, HELDOUT
+from .store import read_json, write_bytes
 
 #: curves.csv columns that are counters, not losses or diagnostics.
 META_COLUMNS = ("step", "kimg", "seconds", "fraction")
-#: scores.json keys that locate an evaluation rather than score it.
-SCORE_META = ("fraction", "step", "kimg")
+SCORE_META = EVALUATION_META
 DPI = 100
 PANEL = (4.2, 2.8)  # inches per subplot
 MAX_COLS = 3
@@ -103,13 +102,6 @@ class RunData:
         return sorted(cols, key=lambda c: not c.lower().startswith("loss"))  # losses first, then diagnostics
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def read_curves(path: Path) -> pd.DataFrame | None:
     """``curves.csv`` as numbers (infinities become NaN), or None when absent, empty or unreadable."""
     try:
@@ -126,7 +118,7 @@ def read_curves(path: Path) -> pd.DataFrame | None:
 
 def read_scores(path: Path) -> list[dict[str, Any]]:
     """The evaluations in ``scores.json``: dicts with ``fraction``, ``step``, ``kimg`` and numeric scores."""
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
         return []
     out = []
@@ -153,9 +145,9 @@ def _sortable(value: Any) -> float:
 
 def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
-    record = _read_json(run_dir / "run.json")
+    record = read_json(run_dir / "run.json")
     if not isinstance(record, dict):
-        config = _read_json(run_dir / "config.json")
+        config = read_json(run_dir / "config.json")
         record = {k: config[k] for k in ("family", "objective", "dataset", "budget", "seed") if k in config} if isinstance(config, dict) else {}
     return RunData(run_dir, record, read_curves(run_dir / "curves.csv"), read_scores(run_dir / "scores.json"))
 
@@ -164,7 +156,7 @@ def score_keys(evaluations: Iterable[dict[str, Any]]) -> list[str]:
     """Score keys in first-seen order, without the ``*_std`` companions (they become error bars)."""
     keys: dict[str, None] = {}
     for e in evaluations:  # held-out selection scores (ganbench.selection) only choose a checkpoint
-        keys.update(dict.fromkeys(k for k in e if k not in SCORE_META and not k.startswith("heldout:")))
+        keys.update(dict.fromkeys(k for k in e if k not in SCORE_META and not k.startswith(HELDOUT)))
     return [k for k in keys if not _is_std_companion(k, keys)]
 
 
@@ -343,15 +335,19 @@ def render_run(run_dir: Path) -> dict[str, bytes]:
     return out
 
 
-def plot_run(run_dir: Path) -> list[Path]:
-    """Write ``run_dir/plots/{losses,convergence,quality}.png`` (those with data); return the paths written."""
-    run_dir = Path(run_dir)
+def write_figures(directory: Path, figures: dict[str, bytes]) -> list[Path]:
+    """Write PNG bytes by file name into ``directory``; return the paths written."""
     written = []
-    for name, data in render_run(run_dir).items():
-        path = run_dir / "plots" / name
+    for name, data in figures.items():
+        path = Path(directory) / name
         write_bytes(path, data)
         written.append(path)
     return written
+
+
+def plot_run(run_dir: Path) -> list[Path]:
+    """Write ``run_dir/plots/{losses,convergence,quality}.png`` (those with data); return the paths written."""
+    return write_figures(Path(run_dir) / "plots", render_run(run_dir))
 
 
 # -- an invocation ------------------------------------------------------------------------------
@@ -510,9 +506,4 @@ def render_invocation(run_dirs: Sequence[Path]) -> dict[str, bytes]:
 
 def plot_invocation(results_dir: Path, run_dirs: Sequence[Path]) -> list[Path]:
     """Write the combined figures into ``results_dir/plots/``; return the paths written."""
-    written = []
-    for name, data in render_invocation([Path(d) for d in run_dirs]).items():
-        path = Path(results_dir) / "plots" / name
-        write_bytes(path, data)
-        written.append(path)
-    return written
+    return write_figures(Path(results_dir) / "plots", render_invocation([Path(d) for d in run_dirs]))

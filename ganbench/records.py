@@ -30,6 +30,17 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
+#: Keys of a ``scores.json`` entry that locate an evaluation rather than score it.
+EVALUATION_META = ("fraction", "step", "kimg")
+#: Prefix of the held-out selection scores in ``scores.json`` (:mod:`ganbench.selection`); never reported as scores.
+HELDOUT = "heldout:"
+
+
+def fraction_label(fraction: float) -> str:
+    """0.25 -> '25%': how an evaluation's budget fraction names it in records and leaderboards."""
+    return f"{fraction * 100:.4g}%"
+
+
 #: Run statuses. Only 'completed' runs are ranked; the others are shown, never dropped.
 COMPLETED, DIVERGED, FAILED, RUNNING, INTERRUPTED = "completed", "diverged", "failed", "running", "interrupted"
 #: Not a stored status: the run was being trained by another process, so this invocation left it alone.

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,10 +26,10 @@ from typing import Any
 
 from . import __version__
 from .errors import UsageError
-from .leaderboard import compile_leaderboard, display_frame, load_records
+from .leaderboard import compile_leaderboard, display_frame
 from .plots import final_grid, render_invocation, render_run
-from .records import RunRecord
-from .store import write_text
+from .records import RunRecord, fraction_label
+from .store import read_json, write_text
 
 RUN_MARKERS = ("run.json", "config.json", "curves.csv")
 PROVENANCE_KEYS = ("ganbench", "torch", "torchvision", "torch_fidelity", "python", "cuda", "device", "device_name",
@@ -50,13 +49,6 @@ def find_run_dirs(results_dir: Path) -> list[Path]:
         if dirs:
             return dirs
     return []
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _data_uri(png: bytes) -> str:
@@ -97,7 +89,7 @@ def _provenance(run_dirs: Sequence[Path]) -> str:
     values: dict[str, Counter[str]] = {k: Counter() for k in PROVENANCE_KEYS}
     plugins: dict[str, set[str]] = {}
     for d in run_dirs:
-        env = _read_json(d / "environment.json")
+        env = read_json(d / "environment.json")
         if not isinstance(env, dict):
             continue
         for k in PROVENANCE_KEYS:
@@ -173,7 +165,7 @@ def _sample_strip(run_dir: Path) -> str:
 
 
 def _run_section(index: int, run_dir: Path, record: RunRecord | None) -> str:
-    data = record.as_dict() if record else (_read_json(run_dir / "config.json") or {})
+    data = record.as_dict() if record else (read_json(run_dir / "config.json") or {})
     status = record.status if record else "unknown (no run.json)"
     title = f"{data.get('family', '?')}:{data.get('objective', '?')} seed {data.get('seed', '?')}"
     counters = [
@@ -193,7 +185,7 @@ def _run_section(index: int, run_dir: Path, record: RunRecord | None) -> str:
         parts.append("<div><h4>final scores</h4>" + _kv_table(scores.items()) + "</div>")
     best = data.get("best")
     if best:  # chosen on held-out samples; its scores come from the regular samples (ganbench.selection)
-        chosen = [("at", f"{float(best['fraction']) * 100:.4g}% of the budget, step {best.get('step')}"),
+        chosen = [("at", f"{fraction_label(float(best['fraction']))} of the budget, step {best.get('step')}"),
                   ("chosen by", f"held-out {best.get('selected_by')} = {_fmt(best.get('selection_value'))}")]
         parts.append("<div><h4>checkpoint selected on held-out samples</h4>"
                      + _kv_table([*chosen, *best.get("scores", {}).items()]) + "</div>")
@@ -258,12 +250,15 @@ nav ul{columns:2;font-size:13px}
 """
 
 
-def render_report(results_dir: Path) -> str:
-    """The report as an HTML string (nothing is written)."""
+def render_report(results_dir: Path, combined: dict[str, bytes] | None = None) -> str:
+    """The report as an HTML string (nothing is written).
+
+    ``combined`` are the combined figures of exactly the runs in ``results_dir``
+    when the caller has drawn them already (``ganbench run`` has); else they are drawn here.
+    """
     results_dir = Path(results_dir)
-    records = load_records(results_dir)
     run_dirs = find_run_dirs(results_dir)
-    if not records and not run_dirs:
+    if not run_dirs:
         raise UsageError(f"No runs found under {results_dir}. Train some with `ganbench run --results {results_dir}`.")
     by_dir: dict[Path, RunRecord] = {}
     for d in run_dirs:
@@ -274,7 +269,9 @@ def render_report(results_dir: Path) -> str:
                 pass
     statuses = Counter(by_dir[d].status if d in by_dir else "unknown" for d in run_dirs)
     summary = ", ".join(f"{n} {esc(s)}" for s, n in statuses.most_common())
-    combined = render_invocation(run_dirs)
+    records = [by_dir[d] for d in run_dirs if d in by_dir]
+    if combined is None:
+        combined = render_invocation(run_dirs)
     title = f"ganbench report: {results_dir.resolve().name}"
 
     out = [
@@ -307,11 +304,11 @@ def render_report(results_dir: Path) -> str:
     return "\n".join(out)
 
 
-def write_report(results_dir: Path, out: Path | None = None) -> Path:
+def write_report(results_dir: Path, out: Path | None = None, combined: dict[str, bytes] | None = None) -> Path:
     """Write the self-contained HTML report (default ``results_dir/report.html``); return its path."""
     results_dir = Path(results_dir)
     path = Path(out) if out is not None else results_dir / "report.html"
-    write_text(path, render_report(results_dir))
+    write_text(path, render_report(results_dir, combined))
     return path
 
 

@@ -22,16 +22,18 @@ from . import __version__
 from .budget import Budget
 from .data import BatchStream, DatasetRequest, ImageDataset
 from .environment import capture, device_name
-from .evaluation import EvalOptions, make_evaluator, preflight
+from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
 from .errors import GanbenchError, UsageError
 from .loop import TrainingLoop
-from .model import BuildContext, TrainSettings
+from .model import BuildContext, GanModel, TrainSettings
 from .plugins import Registry
 from . import checkpoint
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
-from .selection import BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection
-from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord
+from .selection import (
+    BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
+)
+from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from .store import write_json, write_text
 
@@ -376,8 +378,8 @@ def _plot(directory: Path) -> None:
         print(f"warning: could not draw the plots of {directory.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _selecting(registry: Registry, evaluator: Any, model: Any, dataset: ImageDataset, inv: Invocation,
-               device: torch.device, seed: int, directory: Path, fresh_start: bool) -> Any:
+def _selecting(registry: Registry, evaluator: Evaluator, model: GanModel, dataset: ImageDataset, inv: Invocation,
+               device: torch.device, seed: int, directory: Path, fresh_start: bool) -> Evaluator:
     """The evaluator, also scoring held-out samples to select a best checkpoint (see :mod:`.selection`)."""
     if fresh_start:  # a previous attempt's selection must not outlive its weights
         for name in (BEST_INFO, BEST_WEIGHTS):
@@ -386,11 +388,6 @@ def _selecting(registry: Registry, evaluator: Any, model: Any, dataset: ImageDat
     select = make_evaluator([registry.metric(metric)], model, dataset, selection_options(inv.evaluation),
                             device, heldout_seed(seed))
     return with_selection(evaluator, select, model, directory, metric)
-
-
-def fraction_label(fraction: float) -> str:
-    """0.25 -> '25%': how an intermediate evaluation is named in records and leaderboards."""
-    return f"{fraction * 100:.4g}%"
 
 
 def all_completed(records: list[RunRecord]) -> bool:

@@ -24,7 +24,6 @@ held-out one, so the two differ only in which samples they drew.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -34,12 +33,9 @@ from .evaluation import EvalOptions, Evaluator
 from .budget import Counters
 from .leaderboard import higher_is_better
 from .model import GanModel
-from .store import save_torch, write_json
+from .records import EVALUATION_META, HELDOUT
+from .store import read_json, save_torch, write_json
 
-#: Prefix of held-out selection scores in ``scores.json``; never part of ``RunRecord.scores``.
-HELDOUT = "heldout:"
-#: Entries of an evaluation that locate it rather than score it.
-META = ("fraction", "step", "kimg")
 BEST_WEIGHTS, BEST_INFO = "best.pt", "best.json"
 
 
@@ -56,7 +52,7 @@ def selection_options(options: EvalOptions) -> EvalOptions:
 
 def regular_scores(evaluation: dict[str, Any]) -> dict[str, float]:
     """An evaluation's reported scores: without its location and without the held-out selection scores."""
-    return {k: v for k, v in evaluation.items() if k not in META and not k.startswith(HELDOUT)}
+    return {k: v for k, v in evaluation.items() if k not in EVALUATION_META and not k.startswith(HELDOUT)}
 
 
 def selection_key(evaluation: dict[str, Any], metric: str) -> str | None:
@@ -113,9 +109,8 @@ def with_selection(evaluate: Evaluator, select: Evaluator, model: GanModel, dire
 def _improves(info: Path, key: str, value: float) -> bool:
     if not math.isfinite(value):
         return False
-    try:
-        best = json.loads(info.read_text())
-    except (OSError, ValueError):
+    best = read_json(info)
+    if not isinstance(best, dict):
         return True
     previous = float(best.get("selection_value", math.nan))
     if not math.isfinite(previous):

@@ -15,21 +15,23 @@ import re
 
 import pandas as pd
 
-from .leaderboard import AT, BEST, display_frame, higher_is_better
+from .leaderboard import AT, BEST, STAT_SUFFIXES, display_frame, final_score_columns, higher_is_better
 
 #: How metric plugins name scores: metric, sample count, optional suffix, then the extractor in brackets
 #: (``fid10k[lenet-digits-a47c01eb]``, ``isc500_std[inception-v3-compat]``). Other names are left as they are.
 SCORE_KEY = re.compile(r"^(?P<metric>[a-z]+)(?P<count>\d+k?)(?P<suffix>_[a-z_]+)?\[(?P<extractor>[^\]]+)\]$")
 
 
-def _parts(column: str) -> tuple[str, str | None, str | None]:
-    """``score:fid10k[x]@50%`` -> ('fid10k', 'x', '50%'); the extractor is None for names of another form."""
-    key, _, at = column.removeprefix("score:").partition(AT)
+def _parts(column: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """``score:fid10k[x]@50%`` -> ('fid10k', 'x', ('fid', '', 'x')): the short name, the extractor, and the
+    series the score belongs to whatever its sample count or budget fraction. Names of another form are
+    their own series and have no extractor."""
+    key = column.removeprefix("score:").partition(AT)[0]
     match = SCORE_KEY.match(key)
     if match is None:
-        return key, None, at or None
-    short = f"{match['metric']}{match['count']}{match['suffix'] or ''}"
-    return short, match["extractor"], at or None
+        return key, None, (key,)
+    suffix = match["suffix"] or ""
+    return f"{match['metric']}{match['count']}{suffix}", match["extractor"], (match["metric"], suffix, match["extractor"])
 
 
 def terminal_text(board: pd.DataFrame) -> str:
@@ -37,7 +39,7 @@ def terminal_text(board: pd.DataFrame) -> str:
     shown = display_frame(board)
     # losses are diagnostics, not results: they stay in the files
     shown = shown[[c for c in shown.columns if AT not in c and not c.startswith("loss:")]]
-    finals = [c for c in shown.columns if c.startswith("score:")]
+    finals = final_score_columns(board)
     extractors = {_parts(c)[1] for c in finals} - {None}
     notes = []
     if len(extractors) == 1:
@@ -53,7 +55,7 @@ def terminal_text(board: pd.DataFrame) -> str:
         parts = [shown.to_string(index=False)]
     if notes:
         parts.append("\n".join(notes))
-    if "score:" in "".join(board.columns) and board.get("seeds", pd.Series([1])).max() > 1:
+    if finals and board["seeds"].max() > 1:
         parts[-1] += "\nscores: mean ± standard deviation over completed seeds [95 % confidence interval of the mean]"
     parts += [table for table in (_over_budget(board, c) for c in finals) if table]
     return "\n\n".join(parts)
@@ -61,21 +63,14 @@ def terminal_text(board: pd.DataFrame) -> str:
 
 def _over_budget(board: pd.DataFrame, final: str) -> str:
     """One score at every evaluated budget fraction, mean over seeds; '' when it was evaluated only at the end."""
-    short, extractor, _ = _parts(final)
+    short, _, series = _parts(final)
     if short.endswith("_std"):
         return ""
-    metric = SCORE_KEY.match(final.removeprefix("score:"))
-    stem = (metric["metric"], metric["suffix"] or "") if metric else None
-    by_label: dict[str, str] = {}
-    for column in board.columns:
-        if AT not in column or not column.startswith("score:") or column.endswith((":std", ":ci95", ":n")):
-            continue
-        key, at = column.removeprefix("score:").split(AT, 1)
-        m = SCORE_KEY.match(key)
-        same = (m is not None and stem is not None and (m["metric"], m["suffix"] or "") == stem
-                and m["extractor"] == extractor) or key == final.removeprefix("score:")
-        if same:
-            by_label[at] = column
+    by_label = {
+        column.split(AT, 1)[1]: column for column in board.columns
+        if column.startswith("score:") and AT in column and not column.endswith(STAT_SUFFIXES)
+        and _parts(column)[2] == series
+    }
     best = by_label.pop(BEST, None)
     if not by_label and best is None:
         return ""

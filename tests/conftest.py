@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from ganbench.data import ImageDataset
 from ganbench.plugins import build_registry
@@ -45,6 +46,26 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("GANBENCH_CACHE_DIR", None)
     else:
         os.environ["GANBENCH_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread, for torch and for BLAS, while a module of tiny CPU models runs.
+
+    On two shared cores a second thread mostly fights other processes, and these
+    small kernels gain nothing from it. Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+def draw_for(channels: int, resolution: int, n: int = 8):
+    """A ``draw()`` of random labelled batches in [-1, 1], as the loop would hand a family."""
+    return lambda: (torch.rand(n, channels, resolution, resolution) * 2 - 1, torch.randint(0, 10, (n,)))
 
 
 @pytest.fixture

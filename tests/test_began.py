@@ -20,13 +20,7 @@ from ganbench_builtin.began import BeganModel, BeganObjective, StallDecay, build
 from ganbench_builtin.datasets.digits import load
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two shared cores: one intra-op thread is several times faster than two fighting other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(channels: int = 1, resolution: int = 16, batch: int = 8, **options) -> BeganModel:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import draw_for
 from ganbench.cli import main
 from ganbench.data import DataInfo, DatasetRequest, ImageDataset, to_float
 from ganbench.errors import UsageError
@@ -23,23 +24,13 @@ from ganbench_builtin.objectives import NonSaturating, WassersteinGP
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tiny nets gain nothing from two, and lose a lot when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(channels: int = 1, resolution: int = 16, width: int = 16, lr: float | None = None, objective=None):
     info = DataInfo("toy", channels=channels, resolution=resolution, num_classes=10, class_counts=(10,) * 10)
     settings = TrainSettings(batch_size=8, lr=lr, options={"width": width})
     return conditional.build(BuildContext(info, objective or NonSaturating(), settings, CPU, seed=0))
-
-
-def draw_for(channels: int, resolution: int, n: int = 8):
-    return lambda: (torch.rand(n, channels, resolution, resolution) * 2 - 1, torch.randint(0, 10, (n,)))
 
 
 # -- sample_labels -----------------------------------------------------------------

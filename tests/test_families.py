@@ -14,12 +14,7 @@ OBJECTIVES = ["minimax", "nonsaturating", "lsgan", "wgan-gp", "hinge", "began"]
 SHAPES = {"digits": (1, 16), "mnist": (1, 28), "cifar10": (3, 32)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_six_families_and_six_objectives_with_descriptions_and_papers(registry):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import draw_for
 from ganbench.cli import main
 from ganbench.data import DataInfo, DatasetRequest, to_float
 from ganbench.errors import UsageError
@@ -23,23 +24,13 @@ from ganbench_builtin.objectives import Hinge, LeastSquares, NonSaturating, Wass
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tiny nets gain nothing from two, and lose a lot when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(channels: int = 1, resolution: int = 16, width: int = 8, objective=None) -> lapgan.LapGanModel:
     info = DataInfo("toy", channels=channels, resolution=resolution, num_classes=10, class_counts=(10,) * 10)
     settings = TrainSettings(batch_size=8, options={"width": width})
     return lapgan.build(BuildContext(info, objective or NonSaturating(), settings, CPU, seed=0))
-
-
-def draw_for(channels: int, resolution: int, n: int = 8):
-    return lambda: (torch.rand(n, channels, resolution, resolution) * 2 - 1, torch.randint(0, 10, (n,)))
 
 
 @pytest.fixture(scope="module")

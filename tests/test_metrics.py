@@ -13,7 +13,6 @@ import pytest
 import scipy.linalg
 import torch
 import torch_fidelity
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 from ganbench import GanbenchError, GanModel, ImageDataset, MetricSpec
@@ -36,14 +35,7 @@ from ganbench_builtin.metrics import fidelity as fidelity_metrics
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small CPU kernels run faster on one thread, and far faster on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 
 from ganbench.cli import main
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch):

@@ -13,41 +13,15 @@ import math
 import pytest
 import torch
 import torch_fidelity
-from threadpoolctl import threadpool_limits
 
 from ganbench import GanbenchError, ImageDataset
 from ganbench.data import to_float
 from ganbench.evaluation import EvalOptions, make_evaluator
 from ganbench.fidelity import INCEPTION, INCEPTION_FILE, INCEPTION_URL, file_digest, inception_label
-from ganbench.plugins import build_registry
-from ganbench.runner import Invocation, load_dataset
-from test_metrics import CPU, Replay, evaluate, noisy, subset
+# the fixtures too: the same clean environment (autouse no_env), module registry and digits
+from test_metrics import CPU, Replay, digits, evaluate, no_env, noisy, registry, subset  # noqa: F401
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def no_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("GANBENCH_CACHE_DIR", raising=False)
-    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry()
-
-
-@pytest.fixture(scope="module")
-def digits(registry) -> ImageDataset:
-    return load_dataset(registry, Invocation(dataset="digits"))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Unloaded(torch_fidelity.FeatureExtractorInceptionV3):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from ganbench import ImageDataset
 from ganbench.budget import Counters
@@ -26,19 +25,15 @@ IMAGES, LABELS = SHARED_MNIST / "t10k-images-idx3-ubyte.gz", SHARED_MNIST / "t10
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("one_thread"),
     pytest.mark.skipif(not (IMAGES.exists() and LABELS.exists()),
                        reason=f"the real MNIST test set is not at {SHARED_MNIST} (t10k-*-ubyte.gz)"),
 ]
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
+def no_cache_env(monkeypatch):
     monkeypatch.delenv("GANBENCH_CACHE_DIR", raising=False)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
 
 
 def test_fid_halves_small_untrained_large_trained_dcgan_between(tmp_path):

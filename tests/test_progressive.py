@@ -26,13 +26,7 @@ from ganbench_builtin.progressive import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two shared cores: one intra-op thread is several times faster than two fighting other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(channels: int = 1, resolution: int = 16, n_critic: int | None = None, **options) -> ProgressiveModel:

@@ -74,6 +74,14 @@ def test_report_reuses_fresh_run_plots(results):
     assert base64.b64encode(marker).decode() in render_report(results)
 
 
+def test_report_uses_combined_figures_it_is_given(results):
+    buf = io.BytesIO()
+    Image.new("RGB", (7, 5), (1, 2, 3)).save(buf, format="PNG")  # unlike anything the report would draw
+    marker = base64.b64encode(buf.getvalue()).decode()
+    assert marker not in render_report(results)
+    assert marker in render_report(results, combined={"quality_over_budget.png": buf.getvalue()})
+
+
 def test_no_runs_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="No runs found"):
         write_report(tmp_path)
