@@ -6,13 +6,48 @@ is an implementation detail of the core.
 
 __version__ = "0.1.0"
 
-from .budget import Budget, Counters
-from .data import DataInfo, DatasetRequest, ImageDataset
-from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
-from .hookspecs import hookimpl
-from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
-from .objective import LOGIT, RECONSTRUCTION, CriticInputs, Objective
-from .specs import DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the submodule defining it. Imported on first use (PEP 562), so that
+#: ``import ganbench`` (every plugin does it) costs nothing: ``ganbench --help`` and
+#: ``ganbench plugins`` must not pay for importing torch.
+_EXPORTS = {
+    "Budget": "budget", "Counters": "budget",
+    "DataInfo": "data", "DatasetRequest": "data", "ImageDataset": "data",
+    "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
+    "hookimpl": "hookspecs",
+    "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
+    "TrainSettings": "model",
+    "CriticInputs": "objective", "Objective": "objective",
+    "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
+    "ObjectiveSpec": "specs", "lazy": "specs", "lazy_mapping": "specs",
+}
+
+if TYPE_CHECKING:
+    from .budget import Budget, Counters
+    from .data import DataInfo, DatasetRequest, ImageDataset
+    from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
+    from .hookspecs import hookimpl
+    from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
+    from .objective import CriticInputs, Objective
+    from .specs import (
+        LOGIT, RECONSTRUCTION, DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ganbench' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "LOGIT",
@@ -39,4 +74,6 @@ __all__ = [
     "UsageError",
     "__version__",
     "hookimpl",
+    "lazy",
+    "lazy_mapping",
 ]

@@ -15,20 +15,19 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 from platformdirs import user_cache_dir
 
 from . import __version__
 from .budget import Budget
 from .errors import GanbenchError, UsageError
-from .evaluation import EvalOptions
-from .leaderboard import compile_leaderboard, load_records, write_leaderboard
-from .model import TrainSettings
 from .plugins import build_registry
-from .records import RunRecord
-from .runner import Invocation, execute
 from .suite import load_suite
-from .terminal import terminal_text
+
+if TYPE_CHECKING:  # torch and pandas are imported by the commands that use them, so --help and plugins stay fast
+    from .records import RunRecord
+    from .runner import Invocation
 
 DEFAULT_PLUGINS = "vanilla,dcgan"
 DEFAULT_DATASET = "digits"
@@ -143,6 +142,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
+
     lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     lb.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="results directory")
@@ -178,6 +178,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
 
 
 def _print_board(results: Path, rank_by: str | None) -> None:
+    from .leaderboard import compile_leaderboard, load_records, write_leaderboard
+    from .terminal import terminal_text
+
     board = compile_leaderboard(load_records(results), rank_by=rank_by)
     if board.empty:
         print(f"No runs found under {results}. Train some with `ganbench run --results {results}`.")
@@ -188,10 +191,12 @@ def _print_board(results: Path, rank_by: str | None) -> None:
 
 
 def cmd_plugins(registry) -> int:
-    rows = list(registry.rows())
-    frame = pd.DataFrame(rows, columns=["name", "kind", "distribution", "version", "description"])
-    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
-        print(frame.to_string(index=False))
+    columns = ["name", "kind", "distribution", "version", "description"]
+    rows = [[row[c] if c != "description" or len(row[c]) <= 90 else row[c][:87] + "..." for c in columns]
+            for row in registry.rows()]
+    widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
+    for r in [columns, *rows]:  # a plain table: pandas would cost a second of start-up here
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
     for broken in registry.broken:
         print(f"\nBROKEN: {broken.info}: {broken.error}")
     return EXIT_OK
@@ -199,6 +204,10 @@ def cmd_plugins(registry) -> int:
 
 def invocation_from_args(args: argparse.Namespace) -> Invocation:
     """The validated :class:`Invocation` of parsed ``run`` options."""
+    from .evaluation import EvalOptions
+    from .model import TrainSettings
+    from .runner import Invocation
+
     return Invocation(
         plugins=_names(args.plugins),
         dataset=args.dataset,
@@ -231,6 +240,8 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
 
 
 def cmd_run(args: argparse.Namespace, registry) -> int:
+    from .runner import execute
+
     inv = invocation_from_args(args)
     if args.resume and args.fresh:
         raise UsageError("--resume and --fresh contradict each other; choose one.")
@@ -272,6 +283,7 @@ def _write_figures(inv: Invocation, records: Sequence[RunRecord]) -> None:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     from . import gate
+    from .leaderboard import compile_leaderboard, load_records
 
     results = Path(args.results)
     board = compile_leaderboard(load_records(results))
@@ -290,6 +302,7 @@ def cmd_check(args: argparse.Namespace, registry) -> int:
     import tempfile
 
     from . import gate
+    from .leaderboard import compile_leaderboard, load_records
 
     baseline = gate.read_baseline(Path(args.baseline))  # a bad baseline fails before any training
     with tempfile.TemporaryDirectory(prefix="ganbench-check-") as scratch:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from .specs import LOGIT, RECONSTRUCTION
 
-#: What a discriminator returns: one score per image, or a reconstruction.
-LOGIT = "logit"
-RECONSTRUCTION = "reconstruction"
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["LOGIT", "RECONSTRUCTION", "CriticInputs", "Objective"]
 
 
 @dataclass

@@ -3,20 +3,30 @@
 A plugin never registers a bare function or class: it returns one of these
 records, so the core can check names, describe the plugin in
 ``ganbench plugins`` and refuse an incompatible combination before training.
+
+Building a record must be cheap: ``ganbench plugins`` and ``ganbench --help``
+load every plugin, and importing torch alone costs seconds. A plugin therefore
+names its heavy callables with :func:`lazy` (``build=lazy("pkg.nets:build")``),
+which imports the implementation module only when a run first calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .objective import LOGIT
+from .errors import PluginError
 
 if TYPE_CHECKING:
     from .data import DatasetRequest, ImageDataset
     from .model import BuildContext, GanModel
     from .objective import Objective
+
+#: What a discriminator returns: one score per image, or a reconstruction.
+LOGIT = "logit"
+RECONSTRUCTION = "reconstruction"
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -89,6 +99,66 @@ class MetricSpec:
     higher_is_better: bool = False
     prepare: Callable[..., None] | None = None
     kind: str = "metric"
+
+
+def _resolve(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    try:
+        value = import_module(module)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except Exception as exc:  # an ImportError deep inside a plugin, a renamed function: say which plugin target
+        raise PluginError(f"The plugin implementation {target!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
+    return value
+
+
+def _check_target(target: str) -> str:
+    module, sep, attribute = target.partition(":")
+    if not (sep and module and attribute):
+        raise PluginError(f"lazy({target!r}): name the implementation as 'package.module:attribute'.")
+    return target
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A callable named by ``"package.module:attribute"``, imported on its first call."""
+
+    target: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _resolve(self.target)(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class LazyMapping(Mapping):
+    """A mapping named by ``"package.module:NAME"`` (a family's documented defaults), imported on first read."""
+
+    target: str
+
+    def _mapping(self) -> Mapping[str, Any]:
+        return _resolve(self.target)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._mapping()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+
+def lazy(target: str) -> Lazy:
+    """``build``/``load``/``compute`` for a spec, imported from ``target`` only when first called.
+
+    Example: ``ModelSpec("mygan", build=lazy("ganbench_mygan.nets:build"), ...)``.
+    """
+    return Lazy(_check_target(target))
+
+
+def lazy_mapping(target: str) -> LazyMapping:
+    """A spec's ``defaults`` kept in the implementation module (``"ganbench_mygan.nets:DEFAULTS"``)."""
+    return LazyMapping(_check_target(target))
 
 
 SPEC_TYPES: dict[str, type] = {

@@ -77,11 +77,8 @@ from ganbench import (
     AdversarialModel,
     BuildContext,
     CriticInputs,
-    ModelSpec,
     Objective,
-    ObjectiveSpec,
     StepContext,
-    hookimpl,
 )
 from ganbench.model import Draw
 
@@ -302,29 +299,7 @@ def build(ctx: BuildContext) -> BeganModel:
     )
 
 
-@hookimpl
-def ganbench_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            name="began",
-            build=build,
-            description="boundary equilibrium GAN: auto-encoder discriminator (ELU, no batch norm), k_t balance",
-            paper="Berthelot et al. 2017",
-            default_objective="began",
-            provides=RECONSTRUCTION,
-            defaults={"latent": "uniform(64)", "hidden": HIDDEN_DIM, "width": WIDTH, "lr": LR, "betas": BETAS,
-                      "gamma": GAMMA, "lambda_k": LAMBDA_K, "min_lr": MIN_LR,
-                      "lr_decay": f"x0.5 when M_global stalls ({LR_PATIENCE} steps)"},
-        )
-    ]
-
-
-@hookimpl
-def ganbench_objectives() -> list[ObjectiveSpec]:
-    return [
-        ObjectiveSpec(
-            "began", BeganObjective,
-            "L1 auto-encoder losses with the k_t equilibrium term (gamma 0.5, lambda_k 0.001); logs M_global",
-            "Berthelot et al. 2017", needs=RECONSTRUCTION,
-        )
-    ]
+#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": "uniform(64)", "hidden": HIDDEN_DIM, "width": WIDTH, "lr": LR, "betas": BETAS,
+            "gamma": GAMMA, "lambda_k": LAMBDA_K, "min_lr": MIN_LR,
+            "lr_decay": f"x0.5 when M_global stalls ({LR_PATIENCE} steps)"}

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganbench import AdversarialModel, BuildContext, ModelSpec, UsageError, hookimpl
+from ganbench import AdversarialModel, BuildContext, UsageError
 from ganbench_builtin.dcgan import Discriminator as _DcganDiscriminator
 from ganbench_builtin.dcgan import Generator as _DcganGenerator
 from ganbench_builtin.dcgan import init_weights
@@ -150,17 +150,6 @@ def build(ctx: BuildContext) -> AdversarialModel:
     return model
 
 
-@hookimpl
-def ganbench_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            name="conditional",
-            build=build,
-            description="class-conditional GAN: one-hot label joins z in G and the image planes in D (DCGAN nets)",
-            paper="Mirza & Osindero 2014",
-            default_objective="nonsaturating",
-            requires_labels=True,
-            defaults={"latent": "gaussian(100)", "label": "one-hot (G: concat to z; D: K input planes)",
-                      "lr": LR, "betas": BETAS, "width": WIDTH, "init": "N(0, 0.02)"},
-        )
-    ]
+#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": "gaussian(100)", "label": "one-hot (G: concat to z; D: K input planes)",
+            "lr": LR, "betas": BETAS, "width": WIDTH, "init": "N(0, 0.02)"}

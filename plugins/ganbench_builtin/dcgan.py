@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganbench import AdversarialModel, BuildContext, ModelSpec, hookimpl
+from ganbench import AdversarialModel, BuildContext
 
 LATENT_DIM = 100
 WIDTH = 64
@@ -120,15 +120,5 @@ def build(ctx: BuildContext) -> AdversarialModel:
     )
 
 
-@hookimpl
-def ganbench_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            name="dcgan",
-            build=build,
-            description="deep convolutional GAN: strided convolutions, batch norm, ReLU/LeakyReLU",
-            paper="Radford et al. 2015",
-            default_objective="nonsaturating",
-            defaults={"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "width": WIDTH, "init": "N(0, 0.02)"},
-        )
-    ]
+#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "width": WIDTH, "init": "N(0, 0.02)"}

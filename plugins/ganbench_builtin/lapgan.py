@@ -69,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganbench import BuildContext, CriticInputs, GanModel, ModelSpec, StepContext, UsageError, hookimpl
+from ganbench import BuildContext, CriticInputs, GanModel, StepContext, UsageError
 from ganbench.model import Draw
 
 LATENT_DIM = 100
@@ -80,7 +80,6 @@ WIDTH = 64
 MIN_COARSE = 7
 LR = 2e-4
 BETAS = (0.5, 0.999)
-OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
 
 
 # -- the pyramid ------------------------------------------------------------------
@@ -340,19 +339,8 @@ def build(ctx: BuildContext) -> LapGanModel:
     return LapGanModel(ctx)
 
 
-@hookimpl
-def ganbench_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            name="lapgan",
-            build=build,
-            description="Laplacian pyramid of GANs: MLP GAN at the coarsest level (about 8x8), conditional conv GANs per finer band",
-            paper="Denton et al. 2015",
-            default_objective="nonsaturating",
-            objectives=OBJECTIVES,
-            defaults={"latent": "uniform(100) + one noise plane per finer level",
-                      "pyramid": "halve while even and >= 7 px",
-                      "downsample": "2x2 average", "upsample": "bilinear", "hidden_g0": HIDDEN_G, "hidden_d0": HIDDEN_D,
-                      "dropout": DROPOUT, "width": WIDTH, "lr": LR, "betas": BETAS},
-        )
-    ]
+#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": "uniform(100) + one noise plane per finer level",
+            "pyramid": "halve while even and >= 7 px",
+            "downsample": "2x2 average", "upsample": "bilinear", "hidden_g0": HIDDEN_G, "hidden_d0": HIDDEN_D,
+            "dropout": DROPOUT, "width": WIDTH, "lr": LR, "betas": BETAS}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ganbench import CriticInputs, Objective, ObjectiveSpec, hookimpl
+from ganbench import CriticInputs, Objective
 
 
 def _mean(x: torch.Tensor) -> float:
@@ -88,14 +88,3 @@ class WassersteinGP(Objective):
 
     def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return -d_fake.mean(), {}
-
-
-@hookimpl
-def ganbench_objectives() -> list[ObjectiveSpec]:
-    return [
-        ObjectiveSpec("minimax", Minimax, "saturating log(1 - D(G(z))) generator loss", "Goodfellow et al. 2014"),
-        ObjectiveSpec("nonsaturating", NonSaturating, "-log D(G(z)) generator loss (binary cross-entropy)", "Goodfellow et al. 2014"),
-        ObjectiveSpec("lsgan", LeastSquares, "least-squares loss with 0-1 targets", "Mao et al. 2017"),
-        ObjectiveSpec("hinge", Hinge, "hinge loss for D, -D(G(z)) for G", "Lim & Ye 2017; Miyato et al. 2018"),
-        ObjectiveSpec("wgan-gp", WassersteinGP, "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps)", "Gulrajani et al. 2017"),
-    ]

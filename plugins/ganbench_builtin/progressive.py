@@ -81,7 +81,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganbench import AdversarialModel, BuildContext, CriticInputs, ModelSpec, StepContext, hookimpl
+from ganbench import AdversarialModel, BuildContext, CriticInputs, StepContext
 from ganbench.model import Draw
 
 LATENT_DIM = 128
@@ -345,17 +345,6 @@ def build(ctx: BuildContext) -> ProgressiveModel:
     return model
 
 
-@hookimpl
-def ganbench_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            name="progressive",
-            build=build,
-            description="progressive growing: fade-in of new resolutions, pixel norm, minibatch std, equalised lr",
-            paper="Karras et al. 2017",
-            default_objective="wgan-gp",
-            objectives=("wgan-gp",),
-            defaults={"latent": f"sphere({LATENT_DIM})", "width": WIDTH, "lr": LR, "betas": BETAS, "n_critic": N_CRITIC,
-                      "drift": DRIFT, "gp_lambda": 10.0, "grow_fraction": GROW_FRACTION},
-        )
-    ]
+#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": f"sphere({LATENT_DIM})", "width": WIDTH, "lr": LR, "betas": BETAS, "n_critic": N_CRITIC,
+            "drift": DRIFT, "gp_lambda": 10.0, "grow_fraction": GROW_FRACTION}

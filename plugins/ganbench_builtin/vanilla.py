@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from ganbench import AdversarialModel, BuildContext, ModelSpec, hookimpl
+from ganbench import AdversarialModel, BuildContext
 
 LATENT_DIM = 100
 LR = 2e-4
@@ -71,16 +71,6 @@ def build(ctx: BuildContext) -> AdversarialModel:
     )
 
 
-@hookimpl
-def ganbench_models() -> list[ModelSpec]:
-    return [
-        ModelSpec(
-            name="vanilla",
-            build=build,
-            description="the original GAN: MLP generator and discriminator (LeakyReLU, dropout)",
-            paper="Goodfellow et al. 2014",
-            default_objective="nonsaturating",
-            defaults={"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "hidden_g": (256, 512, 1024),
-                      "hidden_d": (1024, 512, 256), "dropout": 0.3},
-        )
-    ]
+#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "hidden_g": (256, 512, 1024),
+            "hidden_d": (1024, 512, 256), "dropout": 0.3}

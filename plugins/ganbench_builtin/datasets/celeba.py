@@ -60,8 +60,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ganbench import DatasetRequest, DatasetSpec, DatasetUnavailableError, GanbenchError, ImageDataset, UsageError, hookimpl
+from ganbench import DatasetRequest, DatasetUnavailableError, GanbenchError, ImageDataset, UsageError
 from ganbench.store import atomic_write
+from ganbench_builtin.catalogue import CELEBA_RESOLUTION
 
 HOME = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 FOLDER = "celeba"  # torchvision's CelebA.base_folder
@@ -69,7 +70,7 @@ IMAGES = "img_align_celeba"
 PARTITION = "list_eval_partition.txt"
 SPLITS = {"train": (0,), "valid": (1,), "test": (2,), "all": (0, 1, 2)}
 CROP = 178  # the centred square: the full width of the 178x218 aligned images
-DEFAULT_RESOLUTION = 64
+DEFAULT_RESOLUTION = CELEBA_RESOLUTION
 RECIPE = f"centre{CROP}-bicubic-v1"  # change it whenever the pixels would change
 
 
@@ -204,11 +205,3 @@ def load(request: DatasetRequest) -> ImageDataset:
         split=split,
         meta={"recipe": RECIPE, "crop": CROP, "resample": "bicubic", "cache": str(cache) if cached else None},
     )
-
-
-@hookimpl
-def ganbench_datasets() -> list[DatasetSpec]:
-    return [
-        DatasetSpec("celeba", load, "CelebA aligned faces, unlabelled, centre 178x178 crop resized to 64x64 (files by hand or torchvision)",
-                    argument="train|valid|test|all", default_resolution=DEFAULT_RESOLUTION)
-    ]

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ganbench import DatasetRequest, DatasetSpec, ImageDataset, UsageError, hookimpl
-
-DEFAULT_RESOLUTION = 16
+from ganbench import DatasetRequest, ImageDataset, UsageError
 
 
 def load(request: DatasetRequest) -> ImageDataset:
@@ -35,13 +33,3 @@ def load(request: DatasetRequest) -> ImageDataset:
         source="sklearn.datasets.load_digits",
         split="all",
     )
-
-
-@hookimpl
-def ganbench_datasets() -> list[DatasetSpec]:
-    return [
-        DatasetSpec(
-            "digits", load, "1,797 real 8x8 handwritten digits bundled with scikit-learn (no download), served at 16x16",
-            default_resolution=DEFAULT_RESOLUTION,
-        )
-    ]

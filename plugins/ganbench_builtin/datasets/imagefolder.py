@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ganbench import DatasetRequest, DatasetSpec, DatasetUnavailableError, ImageDataset, UsageError, hookimpl
+from ganbench import DatasetRequest, DatasetUnavailableError, ImageDataset, UsageError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -77,11 +77,3 @@ def load(request: DatasetRequest) -> ImageDataset:
         source=str(root),
         meta={"files": len(files), "modes": sorted({im.mode for im in opened}), "sizes": len({im.size for im in opened})},
     )
-
-
-@hookimpl
-def ganbench_datasets() -> list[DatasetSpec]:
-    return [
-        DatasetSpec("imagefolder", load, "your own images: imagefolder:PATH (sub-folders become classes)",
-                    argument="PATH", default_resolution=None)
-    ]

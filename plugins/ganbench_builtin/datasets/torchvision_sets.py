@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganbench import DatasetRequest, DatasetSpec, DatasetUnavailableError, ImageDataset, UsageError, hookimpl
+from ganbench import DatasetRequest, DatasetUnavailableError, ImageDataset, UsageError
 
 _IDX = {  # name -> (torchvision folder, torchvision class, home page, class names)
     "mnist": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/", tuple(str(i) for i in range(10))),
@@ -139,12 +139,3 @@ def load_cifar10(request: DatasetRequest) -> ImageDataset:
         source=str(folder),
         split=split,
     )
-
-
-@hookimpl
-def ganbench_datasets() -> list[DatasetSpec]:
-    return [
-        DatasetSpec("mnist", load_idx_dataset, "MNIST handwritten digits, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
-        DatasetSpec("fashion-mnist", load_idx_dataset, "Fashion-MNIST clothing, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
-        DatasetSpec("cifar10", load_cifar10, "CIFAR-10, 32x32 colour, 10 classes (torchvision download)", argument="train|test"),
-    ]

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from ganbench import MetricSpec, UsageError, hookimpl
+from ganbench import UsageError
 from ganbench.evaluation import MetricContext
 from ganbench.fidelity import (
     BINARY,
@@ -140,15 +140,7 @@ def _compute(metric: str):
     return compute
 
 
-@hookimpl
-def ganbench_metrics() -> list[MetricSpec]:
-    return [
-        MetricSpec("isc", _compute("isc"), "Inception Score (Salimans et al. 2016) via torch-fidelity; higher is better",
-                   higher_is_better=True, prepare=prepare),
-        MetricSpec("fid", _compute("fid"), "Fréchet Inception Distance (Heusel et al. 2017) via torch-fidelity",
-                   prepare=prepare),
-        MetricSpec("kid", _compute("kid"), "Kernel Inception Distance (Bińkowski et al. 2018) via torch-fidelity",
-                   prepare=prepare),
-        MetricSpec("prc", _compute("prc"), "precision and recall (Kynkäänniemi et al. 2019) via torch-fidelity; "
-                   "higher is better", higher_is_better=True, prepare=prepare),
-    ]
+compute_isc = _compute("isc")
+compute_fid = _compute("fid")
+compute_kid = _compute("kid")
+compute_prc = _compute("prc")

@@ -1,0 +1,158 @@
+"""What ganbench ships, as registration records: one plugin object per entry point.
+
+Every built-in entry point (``dcgan = "ganbench_builtin.catalogue:dcgan"`` in
+``pyproject.toml``) names an object here rather than the family's own module,
+so that listing plugins, planning runs and ``ganbench --help`` never import
+torch: each record names its implementation with :func:`ganbench.lazy`, and the
+module holding it (``ganbench_builtin.dcgan``, with the family's recipe and
+sources in its docstring) is imported when a run first builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ganbench import (
+    RECONSTRUCTION, DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec, hookimpl, lazy, lazy_mapping,
+)
+
+#: Resolutions a dataset is served at unless --resolution says otherwise (needed when planning, before loading).
+DIGITS_RESOLUTION = 16
+CELEBA_RESOLUTION = 64
+#: LAPGAN's levels hold their own discriminators, so every objective on logits works except BEGAN's.
+LAPGAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
+
+
+class Contribution:
+    """The records one entry point registers; pluggy registers it as it would a module."""
+
+    def __init__(self, doc: str, *, models: Iterable[ModelSpec] = (), objectives: Iterable[ObjectiveSpec] = (),
+                 datasets: Iterable[DatasetSpec] = (), metrics: Iterable[MetricSpec] = ()) -> None:
+        self.__doc__ = doc
+        self._records = {"models": list(models), "objectives": list(objectives), "datasets": list(datasets),
+                         "metrics": list(metrics)}
+
+    @hookimpl
+    def ganbench_models(self) -> list[ModelSpec]:
+        return self._records["models"]
+
+    @hookimpl
+    def ganbench_objectives(self) -> list[ObjectiveSpec]:
+        return self._records["objectives"]
+
+    @hookimpl
+    def ganbench_datasets(self) -> list[DatasetSpec]:
+        return self._records["datasets"]
+
+    @hookimpl
+    def ganbench_metrics(self) -> list[MetricSpec]:
+        return self._records["metrics"]
+
+
+def _family(module: str, **fields) -> ModelSpec:
+    return ModelSpec(build=lazy(f"ganbench_builtin.{module}:build"),
+                     defaults=lazy_mapping(f"ganbench_builtin.{module}:DEFAULTS"), **fields)
+
+
+def _objective(target: str, name: str, description: str, paper: str, **fields) -> ObjectiveSpec:
+    return ObjectiveSpec(name, lazy(f"ganbench_builtin.{target}"), description, paper, **fields)
+
+
+# -- families ---------------------------------------------------------------
+
+vanilla = Contribution("the original GAN", models=[_family(
+    "vanilla", name="vanilla",
+    description="the original GAN: MLP generator and discriminator (LeakyReLU, dropout)",
+    paper="Goodfellow et al. 2014", default_objective="nonsaturating",
+)])
+
+dcgan = Contribution("deep convolutional GAN", models=[_family(
+    "dcgan", name="dcgan",
+    description="deep convolutional GAN: strided convolutions, batch norm, ReLU/LeakyReLU",
+    paper="Radford et al. 2015", default_objective="nonsaturating",
+)])
+
+conditional = Contribution("class-conditional GAN", models=[_family(
+    "conditional", name="conditional",
+    description="class-conditional GAN: one-hot label joins z in G and the image planes in D (DCGAN nets)",
+    paper="Mirza & Osindero 2014", default_objective="nonsaturating", requires_labels=True,
+)])
+
+lapgan = Contribution("Laplacian pyramid of GANs", models=[_family(
+    "lapgan", name="lapgan",
+    description="Laplacian pyramid of GANs: MLP GAN at the coarsest level (about 8x8), conditional conv GANs per "
+    "finer band",
+    paper="Denton et al. 2015", default_objective="nonsaturating", objectives=LAPGAN_OBJECTIVES,
+)])
+
+began = Contribution("boundary equilibrium GAN and its objective", models=[_family(
+    "began", name="began",
+    description="boundary equilibrium GAN: auto-encoder discriminator (ELU, no batch norm), k_t balance",
+    paper="Berthelot et al. 2017", default_objective="began", provides=RECONSTRUCTION,
+)], objectives=[_objective(
+    "began:BeganObjective", "began",
+    "L1 auto-encoder losses with the k_t equilibrium term (gamma 0.5, lambda_k 0.001); logs M_global",
+    "Berthelot et al. 2017", needs=RECONSTRUCTION,
+)])
+
+progressive = Contribution("progressive growing of GANs", models=[_family(
+    "progressive", name="progressive",
+    description="progressive growing: fade-in of new resolutions, pixel norm, minibatch std, equalised lr",
+    paper="Karras et al. 2017", default_objective="wgan-gp", objectives=("wgan-gp",),
+)])
+
+# -- objectives -------------------------------------------------------------
+
+objectives = Contribution("the losses on discriminator logits", objectives=[
+    _objective("objectives:Minimax", "minimax", "saturating log(1 - D(G(z))) generator loss", "Goodfellow et al. 2014"),
+    _objective("objectives:NonSaturating", "nonsaturating", "-log D(G(z)) generator loss (binary cross-entropy)",
+               "Goodfellow et al. 2014"),
+    _objective("objectives:LeastSquares", "lsgan", "least-squares loss with 0-1 targets", "Mao et al. 2017"),
+    _objective("objectives:Hinge", "hinge", "hinge loss for D, -D(G(z)) for G", "Lim & Ye 2017; Miyato et al. 2018"),
+    _objective("objectives:WassersteinGP", "wgan-gp",
+               "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps)", "Gulrajani et al. 2017"),
+])
+
+# -- datasets ---------------------------------------------------------------
+
+digits = Contribution("scikit-learn's bundled digits", datasets=[DatasetSpec(
+    "digits", lazy("ganbench_builtin.datasets.digits:load"),
+    "1,797 real 8x8 handwritten digits bundled with scikit-learn (no download), served at 16x16",
+    default_resolution=DIGITS_RESOLUTION,
+)])
+
+torchvision_datasets = Contribution("datasets torchvision downloads", datasets=[
+    DatasetSpec("mnist", lazy("ganbench_builtin.datasets.torchvision_sets:load_idx_dataset"),
+                "MNIST handwritten digits, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
+    DatasetSpec("fashion-mnist", lazy("ganbench_builtin.datasets.torchvision_sets:load_idx_dataset"),
+                "Fashion-MNIST clothing, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
+    DatasetSpec("cifar10", lazy("ganbench_builtin.datasets.torchvision_sets:load_cifar10"),
+                "CIFAR-10, 32x32 colour, 10 classes (torchvision download)", argument="train|test"),
+])
+
+imagefolder = Contribution("your own images", datasets=[DatasetSpec(
+    "imagefolder", lazy("ganbench_builtin.datasets.imagefolder:load"),
+    "your own images: imagefolder:PATH (sub-folders become classes)", argument="PATH", default_resolution=None,
+)])
+
+celeba = Contribution("CelebA faces", datasets=[DatasetSpec(
+    "celeba", lazy("ganbench_builtin.datasets.celeba:load"),
+    "CelebA aligned faces, unlabelled, centre 178x178 crop resized to 64x64 (files by hand or torchvision)",
+    argument="train|valid|test|all", default_resolution=CELEBA_RESOLUTION,
+)])
+
+# -- metrics ----------------------------------------------------------------
+
+_FIDELITY = "ganbench_builtin.metrics.fidelity"
+fidelity_metrics = Contribution("torch-fidelity's metrics", metrics=[
+    MetricSpec("isc", lazy(f"{_FIDELITY}:compute_isc"),
+               "Inception Score (Salimans et al. 2016) via torch-fidelity; higher is better",
+               higher_is_better=True, prepare=lazy(f"{_FIDELITY}:prepare")),
+    MetricSpec("fid", lazy(f"{_FIDELITY}:compute_fid"),
+               "Fréchet Inception Distance (Heusel et al. 2017) via torch-fidelity", prepare=lazy(f"{_FIDELITY}:prepare")),
+    MetricSpec("kid", lazy(f"{_FIDELITY}:compute_kid"),
+               "Kernel Inception Distance (Bińkowski et al. 2018) via torch-fidelity", prepare=lazy(f"{_FIDELITY}:prepare")),
+    MetricSpec("prc", lazy(f"{_FIDELITY}:compute_prc"),
+               "precision and recall (Kynkäänniemi et al. 2019) via torch-fidelity; higher is better",
+               higher_is_better=True, prepare=lazy(f"{_FIDELITY}:prepare")),
+])
