@@ -10,7 +10,12 @@ training throughput, and a tolerance for each, stated with how it was derived:
   score that happened to agree across seeds still gets some slack); with a
   single seed there is no spread and the tolerance is ``rel_floor_single * |mean|``;
 - throughput (img/s) may drop to ``min_ratio`` of the baseline (0.5 by
-  default: CPU timing is noisy); it is compared only on the same device.
+  default: CPU timing is noisy); it is compared only on the same device;
+- relative throughput (ganbench's step rate over a hand-written step's on the
+  same networks, measured in the same process: :mod:`ganbench.calibration`)
+  may drop to ``min_ratio`` of the baseline's (0.8 by default). It does not
+  depend on the machine, so it is gated on any device, CI included. A
+  baseline written before the figure existed has none, and the check says so.
 
 ``ganbench check`` fails (exit 1) on a score worse than the baseline beyond its
 tolerance, a throughput drop beyond its ratio, a baseline row or score that is
@@ -39,6 +44,7 @@ DEFAULT_K = 2.0
 DEFAULT_REL_FLOOR = 0.05
 DEFAULT_REL_FLOOR_SINGLE = 0.10
 DEFAULT_THROUGHPUT_RATIO = 0.5
+DEFAULT_RELATIVE_RATIO = 0.8
 
 PASS, FAIL, IMPROVED, SKIPPED = "ok", "REGRESSED", "improved", "skipped"
 
@@ -63,7 +69,8 @@ def score_tolerance(mean: float, std: float, n: int, k: float, rel_floor: float,
 
 def make_baseline(board: pd.DataFrame, suite: str, *, k: float = DEFAULT_K, rel_floor: float = DEFAULT_REL_FLOOR,
                   rel_floor_single: float = DEFAULT_REL_FLOOR_SINGLE,
-                  throughput_ratio: float = DEFAULT_THROUGHPUT_RATIO) -> dict[str, Any]:
+                  throughput_ratio: float = DEFAULT_THROUGHPUT_RATIO,
+                  relative_ratio: float = DEFAULT_RELATIVE_RATIO) -> dict[str, Any]:
     """A baseline document from a compiled leaderboard (see the module docstring)."""
     if board.empty:
         raise UsageError("No runs to make a baseline from; run the suite first (ganbench run SUITE.toml).")
@@ -91,6 +98,11 @@ def make_baseline(board: pd.DataFrame, suite: str, *, k: float = DEFAULT_K, rel_
                 "min_ratio": throughput_ratio,
                 "derived": f"fail below {throughput_ratio:g} x the baseline img/s, same device only",
             },
+            "relative_throughput": {
+                "value": _num(row.get("rel_throughput")),
+                "min_ratio": relative_ratio,
+                "derived": f"fail below {relative_ratio:g} x the baseline's ganbench/hand-written step rate, any device",
+            },
         })
     return {
         "format": FORMAT,
@@ -99,7 +111,7 @@ def make_baseline(board: pd.DataFrame, suite: str, *, k: float = DEFAULT_K, rel_
         "ganbench_version": __version__,
         "device": sorted(set(board["device"])),
         "policy": {"k_std": k, "rel_floor": rel_floor, "rel_floor_single_seed": rel_floor_single,
-                   "throughput_min_ratio": throughput_ratio,
+                   "throughput_min_ratio": throughput_ratio, "relative_throughput_min_ratio": relative_ratio,
                    "scores": "final-checkpoint scores, mean over completed seeds"},
         "rows": rows,
     }
@@ -185,6 +197,7 @@ def check(board: pd.DataFrame, baseline: dict[str, Any], *, throughput_ratio: fl
         for name, ref in base.get("scores", {}).items():
             report.findings.append(_check_score(label, name, ref, row))
         report.findings.append(_check_throughput(label, base, row, throughput_ratio, check_throughput))
+        report.findings.append(_check_relative(label, base, row, check_throughput))
     for key in current:
         if key not in expected:
             report.findings.append(Finding(" ".join([f"{key[0]}:{key[1]}", key[2], key[3]]), "row", None, None, "",
@@ -227,6 +240,27 @@ def _check_throughput(label: str, base: dict[str, Any], row: pd.Series, ratio: f
         return Finding(label, "img_per_s", base_ips, current, tol_text, FAIL,
                        f"{current / base_ips:.2f}x the baseline < {ratio:g}x")
     return Finding(label, "img_per_s", base_ips, current, tol_text, PASS)
+
+
+def _check_relative(label: str, base: dict[str, Any], row: pd.Series, enabled: bool) -> Finding:
+    """The machine-independent speed figure, gated whatever the device (see the module docstring)."""
+    ref = base.get("relative_throughput") or {}
+    base_value = _num(ref.get("value"))
+    ratio = float(ref.get("min_ratio", DEFAULT_RELATIVE_RATIO))
+    current = _num(row.get("rel_throughput"))
+    tol_text = f">= {ratio:g}x"
+    if not enabled:
+        return Finding(label, "rel_throughput", base_value, current, tol_text, SKIPPED, "throughput not gated (--no-throughput)")
+    if not ref:
+        return Finding(label, "rel_throughput", None, current, tol_text, SKIPPED,
+                       "the baseline predates relative throughput; rewrite it with `ganbench baseline` to gate it")
+    if base_value is None or current is None:
+        return Finding(label, "rel_throughput", base_value, current, tol_text, SKIPPED,
+                       "no relative throughput to compare (a family with its own step has no plain equivalent)")
+    if current < ratio * base_value:
+        return Finding(label, "rel_throughput", base_value, current, tol_text, FAIL,
+                       f"{current / base_value:.2f}x the baseline < {ratio:g}x")
+    return Finding(label, "rel_throughput", base_value, current, tol_text, PASS)
 
 
 def _num(value: Any) -> float | None:

@@ -26,6 +26,7 @@ COUNTERS = {
     "images": "images",
     "train_seconds": "train_s",
     "images_per_second": "img_per_s",
+    "relative_throughput": "rel_throughput",
     "eval_seconds": "eval_s",
 }
 #: Separates a score from the budget fraction of an intermediate evaluation: ``score:fid2k[lenet-…]@50%``.

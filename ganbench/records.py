@@ -108,6 +108,9 @@ class RunRecord:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     images_per_second: float = 0.0
+    #: ganbench's step rate over a hand-written step's on the same networks, same process (ganbench.calibration);
+    #: None when the family has no plain equivalent or the run did not complete.
+    relative_throughput: float | None = None
     device: str = ""
     params_generator: int = 0
     params_discriminator: int = 0

@@ -334,6 +334,8 @@ def _train_locked(
         record.diverged_at_step = outcome.diverged_at_step
         record.error = outcome.error
         record.resumed_from_step = int(resume["counters"]["steps"]) if resume else None
+        if outcome.status == COMPLETED:
+            record.relative_throughput = _relative_throughput(model, dataset, config, device, outcome.counters.steps)
     except KeyboardInterrupt:
         record.status, record.error = INTERRUPTED, "interrupted by the user; run the same command again to resume"
         _finish(registry, info, record, loop, directory)
@@ -345,6 +347,22 @@ def _train_locked(
         write_text(directory / "traceback.txt", traceback.format_exc())
     _finish(registry, info, record, loop, directory)
     return record
+
+
+def _relative_throughput(model: GanModel, dataset: ImageDataset, config: RunConfig, device: torch.device,
+                         step: int) -> float | None:
+    """The gate's machine-independent speed figure (:mod:`.calibration`); a failure costs the figure, not the run."""
+    from .calibration import MIN_RUN_STEPS, relative_throughput
+
+    if step < MIN_RUN_STEPS:
+        return None
+    try:
+        value = relative_throughput(model, dataset, config.batch_size, device, config.seed, step=step)
+    except Exception as exc:  # noqa: BLE001 - the run itself completed; see the docstring
+        print(f"warning: could not measure the relative throughput of {config.run_id}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return None
+    return None if value is None else round(value, 4)
 
 
 def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: TrainingLoop | None, directory: Path) -> None:

@@ -14,10 +14,11 @@ from ganbench.store import write_json
 FID, ISC = "fid2k[lenet]", "isc2k[lenet]"
 
 
-def rec(family, seed, fid, isc=2.0, ips=1000.0, status="completed", device="cpu"):
+def rec(family, seed, fid, isc=2.0, ips=1000.0, status="completed", device="cpu", rel=0.95):
     return RunRecord(
         run_id=f"{family}-{seed}", family=family, objective="nonsaturating", dataset="digits", budget="100steps",
         seed=seed, status=status, steps=100, images=6400, train_seconds=6.4, images_per_second=ips, device=device,
+        relative_throughput=rel,
         params_generator=5, params_discriminator=7,
         scores={FID: fid, ISC: isc, "isc2k_std[lenet]": 0.3},
     )
@@ -82,6 +83,28 @@ def test_throughput_drop_fails_only_beyond_the_ratio_and_only_on_the_same_device
     assert not check(compile_leaderboard(slow), baseline, check_throughput=False).failed
     elsewhere = seeds("a", [10.0, 11.0, 12.0], ips=1.0, device="gpu") + seeds("b", [20.0] * 3, ips=1.0, device="gpu")
     assert set(verdicts(check(compile_leaderboard(elsewhere), baseline), "img_per_s").values()) == {SKIPPED}
+
+
+def test_relative_throughput_is_gated_on_any_device(baseline):
+    """The figure measured against a hand-written loop in the same process does not depend on the machine."""
+    assert baseline["rows"][0]["relative_throughput"]["value"] == pytest.approx(0.95)
+    elsewhere = seeds("a", [10.0, 11.0, 12.0], ips=5.0, device="gpu", rel=0.6) + seeds("b", [20.0] * 3, device="gpu")
+    report = check(compile_leaderboard(elsewhere), baseline)
+    assert verdicts(report, "rel_throughput") == {("a", "rel_throughput"): FAIL, ("b", "rel_throughput"): PASS}
+    assert verdicts(report, "img_per_s") == {("a", "img_per_s"): SKIPPED, ("b", "img_per_s"): SKIPPED}
+    assert "0.63x the baseline < 0.8x" in report.text()
+    assert not check(compile_leaderboard(elsewhere), baseline, check_throughput=False).failed
+
+
+def test_a_baseline_older_than_the_relative_figure_is_still_read_and_checked(tmp_path, baseline):
+    for row in baseline["rows"]:
+        del row["relative_throughput"]
+    del baseline["policy"]["relative_throughput_min_ratio"]
+    write_json(tmp_path / "old.json", baseline)
+    report = check(compile_leaderboard(BASE), read_baseline(tmp_path / "old.json"))
+    assert not report.failed
+    assert set(verdicts(report, "rel_throughput").values()) == {SKIPPED} and "predates" in report.text()
+    assert set(verdicts(report, "img_per_s").values()) == {PASS}
 
 
 def test_missing_rows_scores_and_incomplete_runs_fail(baseline):
