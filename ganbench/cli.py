@@ -142,6 +142,17 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
+    prof = sub.add_parser("profile", help="where each family's training step spends its time: img/s, ms per phase, "
+                          "host syncs and copies per step, peak memory", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    prof.add_argument("--plugins", default="dcgan,began", help="comma-separated families, optionally family:objective")
+    prof.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name, as for `ganbench run`")
+    prof.add_argument("--steps", type=_positive_int, default=20, help="profiled steps per family (after 2 warm-up steps)")
+    prof.add_argument("--json", action="store_true", help="print the profiles as JSON instead of a table")
+    prof.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    prof.add_argument("--batch-size", type=_positive_int, default=64, help="mini-batch size")
+    prof.add_argument("--resolution", type=_positive_int, default=None, help="resize the dataset to this resolution")
+    prof.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
+    prof.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
 
     lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -199,6 +210,23 @@ def cmd_plugins(registry) -> int:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
     for broken in registry.broken:
         print(f"\nBROKEN: {broken.info}: {broken.error}")
+    return EXIT_OK
+
+
+def cmd_profile(args: argparse.Namespace, registry) -> int:
+    """Profile each family's step (see ganbench.profiling for what is measured and how)."""
+    import json
+    from dataclasses import asdict
+
+    from .model import TrainSettings
+    from .profiling import profile, profile_table
+    from .runner import Invocation
+
+    inv = Invocation(plugins=_names(args.plugins), dataset=args.dataset, device=args.device,
+                     data_dir=Path(args.data_dir).expanduser(), download=not args.no_download,
+                     settings=TrainSettings(batch_size=args.batch_size), resolution=args.resolution)
+    profiles = profile(registry, inv, args.steps)
+    print(json.dumps([asdict(p) for p in profiles], indent=2) if args.json else profile_table(profiles))
     return EXIT_OK
 
 
@@ -354,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args, registry)
         if args.command == "plugins":
             return cmd_plugins(registry)
+        if args.command == "profile":
+            return cmd_profile(args, registry)
         return cmd_run(args, registry)
     except GanbenchError as exc:
         if args.debug:

@@ -1,0 +1,42 @@
+"""``ganbench profile``: img/s, the step split into phases, host syncs and copies, peak memory, settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ganbench.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+ARGS = ["profile", "--plugins", "vanilla,dcgan:hinge", "--dataset", "digits", "--resolution", "8",
+        "--batch-size", "8", "--steps", "3", "--device", "cpu"]
+
+
+def test_profile_json_splits_each_step_and_counts_syncs(capsys):
+    backward, grad = torch.autograd.backward, torch.autograd.grad
+    assert main([*ARGS, "--json"]) == 0
+    profiles = {p["family"]: p for p in json.loads(capsys.readouterr().out)}
+    assert set(profiles) == {"vanilla", "dcgan"} and profiles["dcgan"]["objective"] == "hinge"
+    for p in profiles.values():
+        ms = p["ms"]
+        assert p["img_per_s"] > 0 and p["steps"] == 3 and p["batch_size"] == 8
+        assert all(ms[phase] > 0 for phase in ("data", "forward", "backward", "optimiser"))
+        assert sum(ms[phase] for phase in ("data", "forward", "backward", "optimiser")) == pytest.approx(ms["total"])
+        assert p["host_syncs_per_step"] >= 0 and p["h2d_copies_per_step"] == 0  # all on the CPU: nothing to copy
+        assert p["peak_memory_mb"] > 0 and p["memory"]
+        assert p["settings"]["batch_size"] == 8 and p["settings"]["device"] == "cpu"
+    assert (torch.autograd.backward, torch.autograd.grad) == (backward, grad)  # the timing hooks are gone
+
+
+def test_profile_table_names_what_was_measured(capsys):
+    assert main(ARGS[:2] + ["vanilla"] + ARGS[3:]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:4] == ["family", "objective", "img/s", "ms/step"]
+    assert "vanilla" in out and "syncs/step" in out and "peak MB" in out and "settings: batch_size=8" in out
+
+
+def test_profile_refuses_an_unknown_family_clearly(capsys):
+    assert main([*ARGS[:2], "dcgann", *ARGS[3:]]) == 2
+    assert "dcgan" in capsys.readouterr().err  # did you mean
