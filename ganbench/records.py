@@ -108,6 +108,8 @@ class RunRecord:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     images_per_second: float = 0.0
+    #: With a wall-clock budget: training seconds beyond it (settled at sync points; at most one logging window).
+    overshoot_seconds: float = 0.0
     device: str = ""
     params_generator: int = 0
     params_discriminator: int = 0
