@@ -89,6 +89,8 @@ class Counters:
     images: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    #: With a wall-clock budget: training time beyond the budget, as the budget is settled only at sync points.
+    overshoot_seconds: float = 0.0
 
     @property
     def kimg(self) -> float:

@@ -84,7 +84,7 @@ class ImageDataset:
     def info(self) -> DataInfo:
         counts: tuple[int, ...] = ()
         if self.labels is not None:
-            counts = tuple(int(c) for c in torch.bincount(self.labels, minlength=self.num_classes))
+            counts = tuple(torch.bincount(self.labels, minlength=self.num_classes).tolist())
         return DataInfo(self.name, self.channels, self.resolution, self.num_classes if self.labels is not None else 0, counts)
 
     def resized(self, resolution: int) -> ImageDataset:

@@ -21,13 +21,15 @@ import numpy as np
 import torch
 
 from .budget import Budget, Counters
+from .clock import TrainClock
 from .data import BatchStream
 from .errors import DivergedError
 from .grid import save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
 from . import checkpoint
-from .store import write_csv, write_json
+from .store import write_bytes, write_csv, write_json
+from .window import Window
 
 GRID_SIZE = 64
 #: Without ``checkpoint_every`` (steps), intermediate checkpoints are written this often (seconds).
@@ -50,11 +52,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -101,6 +98,10 @@ class TrainingLoop:
         self.evaluations: list[dict[str, float]] = []
         self._sums: dict[str, float] = {}
         self._n = 0
+        self.window = Window(f"family {self.config.family!r} (objective {self.config.objective!r})")
+        #: (steps, images) after each step still in the window, to place a divergence exactly
+        self._step_marks: list[tuple[int, int]] = []
+        self.clock = TrainClock(device)
         self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
 
     # -- pieces ---------------------------------------------------------------
@@ -129,12 +130,16 @@ class TrainingLoop:
         self._sums, self._n = {}, 0
         self.on_row(row)
 
-    def save_grid(self, name: str) -> None:
+    def save_grid(self, *names: str) -> None:
+        """Draw the fixed latent batch once and save it under every name given."""
         self.model.eval()
         with torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
         self.model.train()
-        save_grid(self.directory / "samples" / f"{name}.png", images, nrow=8)
+        first, *others = [self.directory / "samples" / f"{name}.png" for name in names]
+        save_grid(first, images, nrow=8)
+        for path in others:
+            write_bytes(path, first.read_bytes())
 
     def state_dict(self) -> dict:
         """Everything the next step depends on (see ganbench.checkpoint)."""
@@ -179,8 +184,38 @@ class TrainingLoop:
 
     # -- the loop -------------------------------------------------------------
 
+    def _estimate(self) -> float:
+        """The budget fraction used, without waiting for the device (exact except for a time budget on a GPU)."""
+        c = self.counters
+        seconds = c.train_seconds + self.clock.elapsed_so_far()
+        return self.budget.fraction(Counters(c.steps, c.images, seconds, c.eval_seconds))
+
+    def _settle(self) -> LoopOutcome | None:
+        """A sync point: stop the clock, read the window, and stop the run at the first non-finite step."""
+        seconds = self.clock.stop()
+        rows = self.window.read()
+        marks, self._step_marks = self._step_marks, []
+        for i, values in enumerate(rows):
+            for k, v in values.items():
+                self._sums[k] = self._sums.get(k, 0.0) + v
+            self._n += 1
+            if not all(math.isfinite(v) for v in values.values()):
+                step, images = marks[i]
+                # the steps queued after the diverging one are dropped, and their share of the time with them
+                self.counters.train_seconds += seconds * (i + 1) / len(rows)
+                self.counters.steps, self.counters.images = step, images
+                self._log()
+                self.flush_curves()
+                return LoopOutcome(DIVERGED, self.counters, values, step, str(DivergedError(step, values)))
+        self.counters.train_seconds += seconds
+        return None
+
     def run(self, resume: dict | None = None) -> LoopOutcome:
-        """Train until the budget is spent; ``resume`` is a checkpoint to continue from exactly."""
+        """Train until the budget is spent; ``resume`` is a checkpoint to continue from exactly.
+
+        Nothing is read from the device inside a step: see :mod:`ganbench.window`
+        and :mod:`ganbench.clock` for how losses and time are still exact.
+        """
         self.model.train()
         if resume is None:
             seed_everything(self.config.seed)
@@ -190,23 +225,24 @@ class TrainingLoop:
         fraction = self.budget.fraction(self.counters)
         grid_marks = [f for f in sorted(self.config.grid_fractions) if fraction < f < 1]
         eval_marks = [f for f in self.eval_fractions if fraction < f < 1]
+        timed = self.budget.kind == "seconds"
         last_flush = time.perf_counter()
         self._last_checkpoint = (last_flush, self.counters.steps)
+        self.clock.start()
         while not self.budget.exhausted(self.counters):
-            _sync(self.device)
-            start = time.perf_counter()
             losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
-            _sync(self.device)
-            self.counters.train_seconds += time.perf_counter() - start
             self.counters.steps += 1
-            for k, v in losses.items():
-                self._sums[k] = self._sums.get(k, 0.0) + float(v)
-            self._n += 1
-            if not all(math.isfinite(float(v)) for v in losses.values()):
-                self._log()
-                self.flush_curves()
-                return LoopOutcome(DIVERGED, self.counters, losses, self.counters.steps, str(DivergedError(self.counters.steps, losses)))
-            if self.counters.steps % self.config.log_every == 0:
+            self.window.add(losses)
+            self._step_marks.append((self.counters.steps, self.counters.images))
+            fraction = self._estimate()
+            boundary = self.counters.steps % self.config.log_every == 0
+            if not (boundary or fraction >= 1.0 or (grid_marks and fraction >= grid_marks[0])
+                    or (eval_marks and fraction >= eval_marks[0]) or self._checkpoint_due()):
+                continue
+            diverged = self._settle()
+            if diverged is not None:
+                return diverged
+            if boundary:
                 self._log()
             fraction = self.budget.fraction(self.counters)
             while grid_marks and fraction >= grid_marks[0]:
@@ -218,10 +254,15 @@ class TrainingLoop:
                 last_flush = time.perf_counter()
             if self._checkpoint_due() and not self.budget.exhausted(self.counters):
                 self.checkpoint()
+            self.clock.start()
+        diverged = self._settle()
+        if diverged is not None:
+            return diverged
+        if timed:
+            self.counters.overshoot_seconds = round(max(0.0, self.counters.train_seconds - self.budget.amount), 6)
         self._log()
         self.flush_curves()
-        self.save_grid("frac100")
-        self.save_grid("final")
+        self.save_grid("frac100", "final")
         if self.eval_fractions and self.eval_fractions[-1] >= 1.0 and not any(e["fraction"] >= 1.0 for e in self.evaluations):
             self._evaluate(1.0)
         self.checkpoint()

@@ -24,6 +24,8 @@ from .objective import CriticInputs, Objective
 
 #: Draws the next real batch: (images in [-1, 1], labels or None). The loop counts what it hands out.
 Draw = Callable[[], tuple[torch.Tensor, "torch.Tensor | None"]]
+#: What a step returns: every loss and diagnostic as a detached 0-dim tensor, read by the loop once per window.
+StepLogs = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,15 @@ class GanModel:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
-    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
-        """Run one generator update (and its discriminator updates); return every loss as a float."""
+    def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
+        """Run one generator update (and its discriminator updates); return every loss and diagnostic.
+
+        Values are detached 0-dim tensors, left where they were computed
+        (``loss.detach()``, never ``float(loss)`` or ``loss.item()``): the loop
+        reads them all once per logging window, so a step never makes the host
+        wait for the device. A number the host already knows (a learning rate)
+        may be a 0-dim CPU tensor, ``torch.tensor(lr)``; it stays on the host.
+        """
         raise NotImplementedError
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -161,8 +170,8 @@ class AdversarialModel(GanModel):
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self._g(z, labels)
 
-    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
-        logs: dict[str, float] = {}
+    def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
+        logs: StepLogs = {}
         for _ in range(self.n_critic):
             real, labels = draw()
             z = self.sample_latent(real.shape[0], real.device)
@@ -187,6 +196,6 @@ class AdversarialModel(GanModel):
         self.opt_g.step()
         logs.update(d_logs)
         logs.update(g_logs)
-        logs["loss_d"] = float(loss_d.detach())
-        logs["loss_g"] = float(loss_g.detach())
+        logs["loss_d"] = loss_d.detach()
+        logs["loss_g"] = loss_g.detach()
         return logs

@@ -39,6 +39,10 @@ class CriticInputs:
 class Objective:
     """Base class for losses. Subclasses override the two loss methods.
 
+    Each returns the loss and a dict of diagnostics as detached 0-dim tensors
+    (``x.detach().mean()``, never ``float(...)``), which the loop reads once
+    per logging window.
+
     ``n_critic`` is the number of discriminator steps per generator step the
     objective's paper prescribes; the loop honours it unless the user
     overrides it with ``--n-critic``. Objectives with state (BEGAN's k_t)
@@ -51,10 +55,10 @@ class Objective:
     #: False when the loss is ill-defined with batch norm in the discriminator (a per-sample gradient penalty).
     batchnorm_safe: bool = True
 
-    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:

@@ -111,6 +111,8 @@ class RunRecord:
     #: ganbench's step rate over a hand-written step's on the same networks, same process (ganbench.calibration);
     #: None when the family has no plain equivalent or the run did not complete.
     relative_throughput: float | None = None
+    #: With a wall-clock budget: training seconds beyond it (settled at sync points; at most one logging window).
+    overshoot_seconds: float = 0.0
     device: str = ""
     params_generator: int = 0
     params_discriminator: int = 0

@@ -372,6 +372,7 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
         record.steps, record.images = c.steps, c.images
         record.train_seconds, record.eval_seconds = round(c.train_seconds, 4), round(c.eval_seconds, 4)
         record.images_per_second = round(c.images_per_second, 2)
+        record.overshoot_seconds = c.overshoot_seconds
         if loop.evaluations:
             write_json(directory / "scores.json", loop.evaluations)
             # only the evaluation at 100 % is "final": a diverged run has intermediate scores, no final ones

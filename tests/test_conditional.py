@@ -104,7 +104,7 @@ def test_train_steps_change_weights_and_keep_losses_finite(objective) -> None:
     for step in range(3):
         logs = model.train_step(draw, StepContext(step, step / 3))
         assert {"loss_d", "loss_g"} <= set(logs)
-        assert all(np.isfinite(v) for v in logs.values())
+        assert all(np.isfinite(float(v)) for v in logs.values())
     for name, net in model.networks().items():
         assert any(not torch.equal(p, q) for p, q in zip(before[name], net.parameters())), name
 
@@ -179,7 +179,7 @@ def test_samples_for_class_c_are_classified_as_c_after_short_training() -> None:
     steps = 150  # about 65% after 150 steps for seeds 0-2; 10% is chance
     for step in range(steps):
         logs = model.train_step(stream.next, StepContext(step, step / steps))
-    assert all(np.isfinite(v) for v in logs.values())
+    assert all(np.isfinite(float(v)) for v in logs.values())
 
     model.eval()
     labels = torch.arange(10).repeat_interleave(30)

@@ -107,7 +107,7 @@ def test_train_steps_change_weights_and_keep_losses_finite(objective) -> None:
     for step in range(2):
         logs = model.train_step(draw, StepContext(step, step / 2))
         assert {"loss_d_0", "loss_g_0", "loss_d_1", "loss_g_1", "loss_d", "loss_g"} <= set(logs)
-        assert all(np.isfinite(v) for v in logs.values())
+        assert all(np.isfinite(float(v)) for v in logs.values())
     assert len(drawn) == 2 * model.n_critic  # one real batch per discriminator update, shared by the levels
     for name, net in model.networks().items():
         assert any(not torch.equal(p, q) for p, q in zip(before[name], net.parameters())), name
@@ -118,7 +118,7 @@ def test_three_levels_train_at_32px_colour() -> None:
     model = make_model(3, 32)
     logs = model.train_step(draw_for(3, 32, n=4), StepContext(0, 0.0))
     assert {f"loss_{w}_{k}" for w in "dg" for k in range(3)} <= set(logs)
-    assert all(np.isfinite(v) for v in logs.values())
+    assert all(np.isfinite(float(v)) for v in logs.values())
     assert set(model.networks()) == {f"{w}_{k}" for w in ("generator", "discriminator") for k in range(3)}
     assert set(model.optimizers()) == set(model.networks())
 

@@ -80,7 +80,7 @@ from ganbench import (
     Objective,
     StepContext,
 )
-from ganbench.model import Draw
+from ganbench.model import Draw, StepLogs
 
 LATENT_DIM = 64  # N_z
 HIDDEN_DIM = 64  # N_h
@@ -185,29 +185,30 @@ class BeganObjective(Objective):
     def __init__(self, gamma: float = GAMMA, lambda_k: float = LAMBDA_K, k: float = 0.0) -> None:
         self.gamma = gamma
         self.lambda_k = lambda_k
-        self.k = k
-        self._loss_real: float | None = None
+        #: a float until the first update, then a 0-dim tensor on the training device (updated without a read)
+        self.k: float | torch.Tensor = k
+        self._loss_real: torch.Tensor | None = None
 
-    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss_real = reconstruction_loss(inputs.real, inputs.d_real)
         loss_fake = reconstruction_loss(inputs.fake, inputs.d_fake)
-        self._loss_real = float(loss_real.detach())
+        self._loss_real = loss_real.detach()
         return loss_real - self.k * loss_fake, {"L(x)": self._loss_real}
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = reconstruction_loss(fake, d_fake)
-        loss_fake = float(loss.detach())
+        loss_fake = loss.detach()
         logs = {"L(G(z))": loss_fake}
         if self._loss_real is not None:  # the equilibrium update needs this step's L(x)
             balance = self.gamma * self._loss_real - loss_fake
-            self.k = min(1.0, max(0.0, self.k + self.lambda_k * balance))
-            logs.update(balance=balance, M_global=self._loss_real + abs(balance))
+            self.k = (self.k + self.lambda_k * balance).clamp(0.0, 1.0)
+            logs.update(balance=balance, M_global=self._loss_real + balance.abs())
             self._loss_real = None
-        logs["k_t"] = self.k
+        logs["k_t"] = torch.as_tensor(self.k)
         return loss, logs
 
     def state_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "gamma": self.gamma, "lambda_k": self.lambda_k}
+        return {"k": float(self.k), "gamma": self.gamma, "lambda_k": self.lambda_k}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.k = float(state.get("k", self.k))
@@ -216,7 +217,14 @@ class BeganObjective(Objective):
 
 
 class StallDecay:
-    """Says when a smoothed measure has stalled: no relative improvement of its EMA over ``patience`` updates."""
+    """Says when a smoothed measure has stalled: no relative improvement of its EMA over ``patience`` updates.
+
+    The measure, its EMA and the count since the best stay on the training
+    device. The host reads the count only when a stall has become possible
+    (``patience`` updates after it last knew the count to be 0; fewer when it
+    was higher), so the rule is exact while a step reads nothing back almost
+    always: at most about two reads per ``patience`` updates.
+    """
 
     def __init__(
         self, patience: int = LR_PATIENCE, decay: float = EMA_DECAY, min_improvement: float = MIN_IMPROVEMENT
@@ -224,32 +232,49 @@ class StallDecay:
         self.patience = patience
         self.decay = decay
         self.min_improvement = min_improvement
-        self.smoothed: float | None = None
-        self.best: float | None = None
-        self.since_best = 0
+        self.smoothed: torch.Tensor | None = None
+        self.best: torch.Tensor | None = None
+        self.since_best: torch.Tensor | int = 0
         self.halvings = 0
+        self._quiet = patience  # updates that cannot end in a stall, known without a read
 
-    def update(self, value: float) -> bool:
+    def update(self, value: torch.Tensor | float) -> bool:
         """Feed one measurement; True when the measure has stalled (the counter then restarts)."""
-        self.smoothed = value if self.smoothed is None else self.decay * self.smoothed + (1 - self.decay) * value
-        if self.best is None or self.smoothed < self.best * (1 - self.min_improvement):
+        v = torch.as_tensor(value).double()
+        self.smoothed = v if self.smoothed is None else self.decay * self.smoothed + (1 - self.decay) * v
+        if self.best is None:
             self.best, self.since_best = self.smoothed, 0
+        else:
+            improved = self.smoothed < self.best * (1 - self.min_improvement)
+            self.best = torch.where(improved, self.smoothed, self.best)
+            self.since_best = torch.where(improved, 0, self.since_best + 1)
+        self._quiet -= 1
+        if self._quiet > 0:
             return False
-        self.since_best += 1
-        if self.since_best >= self.patience:
-            self.best, self.since_best = self.smoothed, 0
+        since = int(self.since_best)  # the only read: a stall is possible from here on
+        if since >= self.patience:
+            self.best, self.since_best, self._quiet = self.smoothed, 0, self.patience
             self.halvings += 1
             return True
+        self._quiet = self.patience - since
         return False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"smoothed": self.smoothed, "best": self.best, "since_best": self.since_best, "halvings": self.halvings}
+        def read(x: torch.Tensor | None) -> float | None:
+            return None if x is None else float(x)
+
+        return {"smoothed": read(self.smoothed), "best": read(self.best), "since_best": int(self.since_best),
+                "halvings": self.halvings}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.smoothed = state.get("smoothed")
-        self.best = state.get("best")
+        def tensor(x: float | None) -> torch.Tensor | None:
+            return None if x is None else torch.tensor(x, dtype=torch.float64)
+
+        self.smoothed = tensor(state.get("smoothed"))
+        self.best = tensor(state.get("best"))
         self.since_best = int(state.get("since_best", 0))
         self.halvings = int(state.get("halvings", 0))
+        self._quiet = self.patience - self.since_best
 
 
 class BeganModel(AdversarialModel):
@@ -264,13 +289,13 @@ class BeganModel(AdversarialModel):
     def lr(self) -> float:
         return float(self.opt_d.param_groups[0]["lr"])
 
-    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
+    def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
         logs = super().train_step(draw, ctx)
         if "M_global" in logs and self.stall.update(logs["M_global"]):
             for opt in (self.opt_g, self.opt_d):
                 for group in opt.param_groups:
                     group["lr"] = max(self.min_lr, group["lr"] * 0.5)
-        logs["lr"] = self.lr
+        logs["lr"] = torch.tensor(self.lr)  # known on the host: stays there
         return logs
 
     def extra_state(self) -> dict[str, Any]:

@@ -43,7 +43,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganbench import AdversarialModel, BuildContext, UsageError
@@ -93,9 +92,15 @@ def sample_labels(
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Float one-hot rows, compared on the labels' device.
+
+    Not ``F.one_hot``: off CUDA it checks the labels' range by reading two
+    numbers back from the device at every call.
+    """
     if labels is None:
         raise UsageError("The conditional family needs class labels for every batch it generates or scores.")
-    return F.one_hot(labels.long(), num_classes).float()
+    classes = torch.arange(num_classes, device=labels.device)
+    return (labels.long()[:, None] == classes).float()
 
 
 class Generator(nn.Module):

@@ -70,7 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench import BuildContext, CriticInputs, GanModel, StepContext, UsageError
-from ganbench.model import Draw
+from ganbench.model import Draw, StepLogs
 
 LATENT_DIM = 100
 HIDDEN_G = (1200, 1200)
@@ -288,10 +288,10 @@ class LapGanModel(GanModel):
 
     # -- training and sampling --------------------------------------------------------------
 
-    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
+    def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
         del ctx
-        logs: dict[str, float] = {}
-        loss_d = [0.0] * self.levels
+        logs: StepLogs = {}
+        loss_d: list[torch.Tensor] = [torch.zeros(())] * self.levels
         for _ in range(self.n_critic):
             real, _labels = draw()
             levels = self._real_levels(real)
@@ -306,23 +306,23 @@ class LapGanModel(GanModel):
                 self.opt_d[k].zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt_d[k].step()
-                loss_d[k] = float(loss.detach())
+                loss_d[k] = loss.detach()
                 logs.update({f"{name}_{k}": v for name, v in d_logs.items()})
         z = self.split_latent(self.sample_latent(real.shape[0], real.device))
-        loss_g = [0.0] * self.levels
+        loss_g: list[torch.Tensor] = [torch.zeros(())] * self.levels
         for k, (_target, coarse) in enumerate(levels):
             fake = self._fake(k, z[k], coarse)
             loss, g_logs = self.objective.generator_loss(fake, self._critic(k, fake, coarse))
             self.opt_g[k].zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g[k].step()
-            loss_g[k] = float(loss.detach())
+            loss_g[k] = loss.detach()
             logs.update({f"{name}_{k}": v for name, v in g_logs.items()})
         for k in range(self.levels):
             logs[f"loss_d_{k}"] = loss_d[k]
             logs[f"loss_g_{k}"] = loss_g[k]
-        logs["loss_d"] = sum(loss_d) / self.levels
-        logs["loss_g"] = sum(loss_g) / self.levels
+        logs["loss_d"] = torch.stack(loss_d).mean()
+        logs["loss_g"] = torch.stack(loss_g).mean()
         return logs
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

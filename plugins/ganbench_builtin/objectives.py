@@ -21,14 +21,14 @@ import torch.nn.functional as F
 from ganbench import CriticInputs, Objective
 
 
-def _mean(x: torch.Tensor) -> float:
-    return float(x.detach().mean())
+def _mean(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().mean()
 
 
 class _Logistic(Objective):
     """D is trained as a logistic classifier, real=1 and fake=0."""
 
-    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = F.softplus(-inputs.d_real).mean() + F.softplus(inputs.d_fake).mean()
         return loss, {"D(x)": _mean(torch.sigmoid(inputs.d_real)), "D(G(z))": _mean(torch.sigmoid(inputs.d_fake))}
 
@@ -36,36 +36,36 @@ class _Logistic(Objective):
 class Minimax(_Logistic):
     name = "minimax"
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return -F.softplus(d_fake).mean(), {}  # log(1 - sigmoid(l)) = -softplus(l)
 
 
 class NonSaturating(_Logistic):
     name = "nonsaturating"
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return F.softplus(-d_fake).mean(), {}  # -log sigmoid(l)
 
 
 class LeastSquares(Objective):
     name = "lsgan"
 
-    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = 0.5 * ((inputs.d_real - 1) ** 2).mean() + 0.5 * (inputs.d_fake**2).mean()
         return loss, {"D(x)": _mean(inputs.d_real), "D(G(z))": _mean(inputs.d_fake)}
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return 0.5 * ((d_fake - 1) ** 2).mean(), {}
 
 
 class Hinge(Objective):
     name = "hinge"
 
-    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = F.relu(1 - inputs.d_real).mean() + F.relu(1 + inputs.d_fake).mean()
         return loss, {"D(x)": _mean(inputs.d_real), "D(G(z))": _mean(inputs.d_fake)}
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return -d_fake.mean(), {}
 
 
@@ -77,14 +77,14 @@ class WassersteinGP(Objective):
     def __init__(self, penalty: float = 10.0) -> None:
         self.penalty = penalty
 
-    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, inputs: CriticInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         real, fake = inputs.real, inputs.fake
         eps = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device)
         mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(inputs.critic(mixed).sum(), mixed, create_graph=True)
         gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         distance = inputs.d_real.mean() - inputs.d_fake.mean()
-        return -distance + self.penalty * gp, {"wasserstein": float(distance.detach()), "gradient_penalty": float(gp.detach())}
+        return -distance + self.penalty * gp, {"wasserstein": distance.detach(), "gradient_penalty": gp.detach()}
 
-    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, fake: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return -d_fake.mean(), {}

@@ -82,7 +82,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench import AdversarialModel, BuildContext, CriticInputs, StepContext
-from ganbench.model import Draw
+from ganbench.model import Draw, StepLogs
 
 LATENT_DIM = 128
 WIDTH = 64  # paper's CIFAR config: 128
@@ -274,7 +274,7 @@ class ProgressiveModel(AdversarialModel):
                 opt.state.clear()
         self.level, self.alpha = level, alpha
 
-    def train_step(self, draw: Draw, ctx: StepContext) -> dict[str, float]:
+    def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
         self._advance(ctx.progress)
         level, alpha = self.level, self.alpha
 
@@ -302,11 +302,12 @@ class ProgressiveModel(AdversarialModel):
         self.opt_g.step()
         return {
             **d_logs, **g_logs,
-            "drift": float(drift.detach()),
-            "loss_d": float(loss_d.detach()),
-            "loss_g": float(loss_g.detach()),
-            "resolution": float(self._resolution(level)),
-            "alpha": float(alpha),
+            "drift": drift.detach(),
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            # known on the host: CPU tensors, never copied to the device
+            "resolution": torch.tensor(float(self._resolution(level))),
+            "alpha": torch.tensor(float(alpha)),
         }
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
