@@ -18,16 +18,19 @@ torch-fidelity computes the scores; this module only feeds it, safely:
   ``torch_fidelity.defaults.DEFAULTS`` (:func:`checked_kwargs`): torch-fidelity
   silently ignores a misspelt option. ``cuda`` is always passed explicitly
   (it defaults to True and crashes without a GPU), ``kid_subset_size`` is
-  clamped to the sample counts, and all requested metrics are computed in one
-  call so they share one feature extraction.
+  clamped to the sample counts, and all requested metrics share one feature
+  extraction: :func:`calculate` drives torch-fidelity's own building blocks the
+  way ``calculate_metrics`` does, so that the generated features it extracts
+  also give the diversity statistics (:mod:`ganbench.diversity`).
 - torch-fidelity's disk cache is keyed by name only, so only the reference
   set is ever cached, under a name holding the content hash of its images,
   its split, resolution and the extractor (:func:`reference_cache_name`).
 
 Score keys are ``<metric><samples>[<extractor>]`` (:func:`score_key`):
 ``isc10k[lenet-digits-1a2b3c4d]``, ``fid50k[inception-v3-compat]``, plus
-``isc<N>_std``, ``kid<N>_std``, ``prc<N>_precision``, ``prc<N>_recall`` and
-``prc<N>_f_score``. ``<samples>`` is the number of generated samples (``10k``
+``isc<N>_std``, ``kid<N>_std``, ``prc<N>_precision``, ``prc<N>_recall``,
+``prc<N>_f_score``, and the diversity statistics ``div<N>_spread`` and
+``div<N>_classes`` (:mod:`ganbench.diversity`). ``<samples>`` is the number of generated samples (``10k``
 for 10,000, ``500`` for 500); the reference set is always the whole dataset as
 loaded. ``<extractor>`` is the extractor's label: ``inception-v3-compat`` with
 the official weights, ``inception-v3-compat-<sha8>`` with any other weights
@@ -44,13 +47,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch_fidelity
+import torch_fidelity.metric_fid as tf_fid
+import torch_fidelity.metric_isc as tf_isc
+import torch_fidelity.metric_kid as tf_kid
+import torch_fidelity.metric_prc as tf_prc
+import torch_fidelity.utils as tf_utils
 from torch.utils.data import Dataset
 from torch_fidelity.defaults import DEFAULTS
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from .data import ImageDataset, to_uint8
+from .diversity import CLASSES, METRIC as DIVERSITY, SPREAD, covariance_trace, predicted_classes, spread_ratio
 from .errors import GanbenchError, UsageError
 from .model import GanModel
 
@@ -72,6 +82,9 @@ RESULT_KEYS: dict[str, dict[str, str]] = {
     },
 }
 METRICS = tuple(RESULT_KEYS)
+#: The diversity statistics computed from the same extraction (:mod:`ganbench.diversity`) -> their suffix.
+KEY_SPREAD, KEY_CLASSES = "ganbench_feature_spread", "ganbench_predicted_classes"
+DIVERSITY_KEYS = {KEY_SPREAD: SPREAD, KEY_CLASSES: CLASSES}
 BINARY = ("fid", "kid", "prc")
 
 LabelSampler = Callable[[Sequence[int], int, torch.Generator], torch.Tensor]
@@ -295,8 +308,16 @@ def calculate(
     weights_path: Path | None = None,
     batch_size: int = 128,
     extra: Mapping[str, Any] | None = None,
+    diversity: bool = False,
+    class_layer: str | None = None,
 ) -> dict[str, float]:
-    """Every metric in ``metrics`` from one ``calculate_metrics`` call; returns torch-fidelity's keys."""
+    """Every metric in ``metrics`` from one feature extraction; returns torch-fidelity's keys.
+
+    With ``diversity`` the same extraction also gives :data:`DIVERSITY_KEYS` (see
+    :mod:`ganbench.diversity`): the spread of the generated features in the FID layer relative
+    to the reference's, and, when ``class_layer`` names the extractor's class logits, the number
+    of predicted classes.
+    """
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise UsageError(f"torch-fidelity metrics are {', '.join(METRICS)}; got {', '.join(metrics) or 'none'}.")
@@ -316,9 +337,10 @@ def calculate(
     }
     if isinstance(generated, torch_fidelity.GenerativeModelBase):
         kwargs["input1_model_num_samples"] = num_generated
-    if binary:
+    if binary or diversity:
         if reference is None or not reference_cache_name:
-            raise GanbenchError("FID, KID and precision/recall need the reference images and a cache name holding their hash.")
+            raise GanbenchError("FID, KID, precision/recall and the diversity statistics need the reference images "
+                                "and a cache name holding their hash.")
         kwargs["input2"] = reference
         kwargs["input2_cache_name"] = reference_cache_name
     if weights_path is not None:
@@ -333,14 +355,50 @@ def calculate(
     kwargs.update(extra or {})
     if isinstance(generated, GeneratorInput):
         generated.position = 0
-    return torch_fidelity.calculate_metrics(**checked_kwargs(kwargs))
+    return _one_extraction(checked_kwargs(kwargs), metrics, diversity, class_layer)
+
+
+def _one_extraction(kwargs: dict[str, Any], metrics: Sequence[str], diversity: bool,
+                    class_layer: str | None) -> dict[str, float]:
+    """What ``torch_fidelity.calculate_metrics`` does for one extractor, from torch-fidelity's own
+    building blocks, so that the generated features it extracts once also give the diversity
+    statistics. The reference's FID statistics and features come from torch-fidelity's cache."""
+    layers = {m: tf_utils.resolve_feature_layer_for_metric(m, **kwargs) for m in (*metrics, "fid")}
+    wanted = {layers[m] for m in metrics} | ({layers["fid"]} if diversity else set())
+    if diversity and class_layer:
+        wanted.add(class_layer)
+    extractor = tf_utils.create_feature_extractor(kwargs["feature_extractor"], sorted(wanted), **kwargs)
+    generated = tf_utils.extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
+    reference = None
+    if "kid" in metrics or "prc" in metrics:  # FID alone needs only the reference's cached statistics
+        reference = tf_utils.extract_featuresdict_from_input_id_cached(2, extractor, **kwargs)
+    out: dict[str, float] = {}
+    if "isc" in metrics:
+        out.update(tf_isc.isc_featuresdict_to_metric(generated, layers["isc"], **kwargs))
+    real_stats = None
+    if "fid" in metrics or diversity:
+        real_stats = tf_fid.fid_input_id_to_statistics_cached(2, extractor, layers["fid"], **kwargs)
+    if "fid" in metrics:
+        fake_stats = tf_fid.fid_featuresdict_to_statistics(generated, layers["fid"])
+        out.update(tf_fid.fid_statistics_to_metric(fake_stats, real_stats, False))
+    if "kid" in metrics:
+        out.update(tf_kid.kid_featuresdict_to_metric(generated, reference, layers["kid"], **kwargs))
+    if "prc" in metrics:
+        out.update(tf_prc.prc_featuresdict_to_metric(generated, reference, layers["prc"], **kwargs))
+    if diversity and real_stats is not None:
+        real_trace = float(np.trace(real_stats["sigma"]))
+        out[KEY_SPREAD] = spread_ratio(covariance_trace(generated[layers["fid"]]), real_trace)
+        if class_layer:
+            out[KEY_CLASSES] = float(predicted_classes(generated[class_layer]))
+    return out
 
 
 def named_scores(raw: Mapping[str, float], metrics: Sequence[str], samples: int, extractor: str) -> dict[str, float]:
-    """torch-fidelity's result keys renamed to ganbench score keys (see the module docstring)."""
+    """torch-fidelity's result keys renamed to ganbench score keys (see the module docstring);
+    ``metrics`` may include :data:`DIVERSITY` (``div``) for the diversity statistics."""
     out = {}
     for metric in metrics:
-        for key, suffix in RESULT_KEYS[metric].items():
+        for key, suffix in (DIVERSITY_KEYS if metric == DIVERSITY else RESULT_KEYS[metric]).items():
             if key in raw:
                 out[score_key(metric, suffix, samples, extractor)] = float(raw[key])
     return out

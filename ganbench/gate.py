@@ -17,9 +17,14 @@ training throughput, and a tolerance for each, stated with how it was derived:
   depend on the machine, so it is gated on any device, CI included. A
   baseline written before the figure existed has none, and the check says so.
 
+A baseline row also stores ``collapsed``: how many of its seeds' samples had
+lost their diversity (:mod:`ganbench.diversity`; a baseline written before
+that existed has no such key, read as 0).
+
 ``ganbench check`` fails (exit 1) on a score worse than the baseline beyond its
 tolerance, a throughput drop beyond its ratio, a baseline row or score that is
-missing, or a row whose runs did not all complete. Improvements beyond the
+missing, a row whose runs did not all complete, or a row with more collapsed
+seeds than the baseline's (a newly collapsed row). Improvements beyond the
 tolerance are reported (time to refresh the baseline) but pass.
 """
 
@@ -36,6 +41,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import UsageError
+from .diversity import is_diversity_key
 from .leaderboard import GROUP, final_score_columns, higher_is_better
 from .store import write_json
 
@@ -52,7 +58,8 @@ PASS, FAIL, IMPROVED, SKIPPED = "ok", "REGRESSED", "improved", "skipped"
 def gated_scores(board: pd.DataFrame) -> list[str]:
     """Score columns that are gated: final means only, not within-run spreads (``isc10k_std``) nor
     intermediate evaluations (``…@50%``), which are curves, not results."""
-    return [c for c in final_score_columns(board) if "_std" not in c.split(":", 1)[1]]
+    return [c for c in final_score_columns(board)
+            if "_std" not in c.split(":", 1)[1] and not is_diversity_key(c)]  # diversity: gated as `collapsed`
 
 
 def score_tolerance(mean: float, std: float, n: int, k: float, rel_floor: float,
@@ -91,6 +98,7 @@ def make_baseline(board: pd.DataFrame, suite: str, *, k: float = DEFAULT_K, rel_
             **{g: row[g] for g in GROUP},
             "seeds": int(row["seeds"]),
             "status": row["status"],
+            "collapsed": _count(row.get("collapsed")),
             "device": row["device"],
             "scores": scores,
             "throughput": {
@@ -194,6 +202,9 @@ def check(board: pd.DataFrame, baseline: dict[str, Any], *, throughput_ratio: fl
             continue
         if not str(row["status"]).startswith(f"{row['seeds']}/{row['seeds']} "):
             report.findings.append(Finding(label, "runs", None, None, "", FAIL, f"not all completed: {row['status']}"))
+        collapse = _check_collapse(label, base, row)
+        if collapse is not None:
+            report.findings.append(collapse)
         for name, ref in base.get("scores", {}).items():
             report.findings.append(_check_score(label, name, ref, row))
         report.findings.append(_check_throughput(label, base, row, throughput_ratio, check_throughput))
@@ -220,6 +231,30 @@ def _check_score(label: str, name: str, ref: dict[str, Any], row: pd.Series) -> 
     if -worse_by > tol:
         return Finding(label, name, base_mean, value, tol_text, IMPROVED, "better beyond tolerance: refresh the baseline?")
     return Finding(label, name, base_mean, value, tol_text, PASS)
+
+
+def _check_collapse(label: str, base: dict[str, Any], row: pd.Series) -> Finding | None:
+    """More collapsed seeds than the baseline had is a regression; a baseline without collapse
+    information (written before ganbench measured diversity) had none. No finding when the
+    results have no diversity statistic."""
+    now = row.get("collapsed")
+    if now is None or pd.isna(now):
+        return None
+    now, before = int(now), _count(base.get("collapsed"))
+    judged = int(row.get("collapsed:n") or now)
+    if now > before:
+        return Finding(label, "collapsed", before, now, f"<= {before}", FAIL,
+                       f"newly collapsed: {now} of {judged} seeds lost their sample diversity "
+                       f"({row.get('collapse_note') or 'see run.json'})")
+    note = ("fewer collapsed seeds than the baseline: refresh the baseline?" if now < before
+            else "collapsed in the baseline too" if now else "")
+    return Finding(label, "collapsed", before, now, f"<= {before}", IMPROVED if now < before else PASS, note)
+
+
+def _count(value: Any) -> int:
+    """A collapsed-seed count from a board or baseline: missing or NaN counts as 0."""
+    number = _num(value)
+    return int(number) if number is not None else 0
 
 
 def _check_throughput(label: str, base: dict[str, Any], row: pd.Series, ratio: float | None, enabled: bool) -> Finding:

@@ -75,10 +75,30 @@ def _status(group: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def _collapse(ok: pd.DataFrame) -> dict[str, object]:
+    """``collapsed``: how many completed seeds lost their sample diversity (:mod:`ganbench.diversity`),
+    ``collapsed:n`` how many were judged at all (NaN count when none was: no statistic recorded),
+    ``collapse_note`` the statistics of the collapsed ones."""
+    judged = ok[ok["collapsed"].notna()] if "collapsed" in ok else ok.iloc[0:0]
+    flagged = judged[judged["collapsed"].astype(bool)] if len(judged) else judged
+    notes = [f"seed {r['seed']}: {r.get('collapse_note') or 'collapsed'}" for _, r in flagged.iterrows()]
+    return {"collapsed": float(len(flagged)) if len(judged) else float("nan"), "collapsed:n": len(judged),
+            "collapse_note": "; ".join(notes)}
+
+
+def collapsed_label(count: object, judged: object) -> str:
+    """'' (no statistic), 'no', 'yes' (every judged seed) or '1/3 seeds'."""
+    if count is None or pd.isna(count) or not judged:
+        return ""
+    count, judged = int(count), int(judged)  # type: ignore[call-overload]
+    return "no" if count == 0 else "yes" if count == judged else f"{count}/{judged} seeds"
+
+
 def higher_is_better(column: str) -> bool:
-    """IS, precision/recall/F-score and throughput rank descending; FID, KID, losses and times ascending."""
+    """IS, precision/recall/F-score, the diversity statistics and throughput rank descending;
+    FID, KID, losses and times ascending."""
     key = column.split(":", 1)[-1]
-    return key.startswith(("isc", "prc")) or key == "img_per_s"
+    return key.startswith(("isc", "prc", "div")) or key == "img_per_s"
 
 
 def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None) -> pd.DataFrame:
@@ -89,7 +109,10 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
     (half-width of the 95 % Student-t interval of the mean) and ``col:n``
     (how many seeds had a finite value); std and ci95 are NaN for one seed.
     Scores are always those of the final evaluation (``RunRecord.scores``),
-    never a best-so-far checkpoint. With ``rank_by`` the rows are sorted and
+    never a best-so-far checkpoint. ``collapsed`` counts the completed seeds
+    whose final samples lost their diversity (``collapsed:n`` the seeds that
+    had a diversity statistic; NaN when none had), with their statistics in
+    ``collapse_note``. With ``rank_by`` the rows are sorted and
     ranked (see :func:`rank_board`).
     """
     runs = runs_frame(records)
@@ -102,6 +125,7 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row["seeds"] = len(group)
         row["status"] = _status(group)
         ok = group[group["status"] == COMPLETED]
+        row.update(_collapse(ok))
         for col, name in COUNTERS.items():
             row[name] = ok[col].mean() if len(ok) else float("nan")
         row["params_g"] = int(group["params_generator"].max())
@@ -220,12 +244,14 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
     for col in ("train_s", "eval_s", "img_per_s", "steps", "images", "params_g", "params_d"):
         if col in shown:
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.1f}" if col.endswith("_s") else f"{v:,.0f}")
+    if "collapsed" in shown:
+        shown["collapsed"] = [collapsed_label(c, n) for c, n in zip(board["collapsed"], board["collapsed:n"])]
     if "rank" in shown:
         tied = [bool(t) for t in board["tied_with"]]
         shared = [t or (i + 1 < len(tied) and tied[i + 1]) for i, t in enumerate(tied)]
         shown["rank"] = [rank_label(r, s) for r, s in zip(board["rank"], shared)]
     # what a row is and how it scored first; counters next; losses (diagnostics) last
-    first = [c for c in ("rank", "tied_with", *GROUP, "seeds", "status") if c in shown]
+    first = [c for c in ("rank", "tied_with", *GROUP, "seeds", "status", "collapsed") if c in shown]
     scores = [c for c in shown.columns if c.startswith("score:")]
     losses = [c for c in shown.columns if c.startswith("loss:")]
     rest = [c for c in shown.columns if c not in {*first, *scores, *losses}]

@@ -44,6 +44,11 @@ from PIL import Image
 from .records import EVALUATION_META, HELDOUT
 from .store import read_json, write_bytes
 
+#: What M_global is, on every figure that draws it: a reading of the game, not of the samples.
+M_GLOBAL_TITLE = "M_global (convergence of the BEGAN game)"
+M_GLOBAL_CAPTION = ("M_global measures how close the BEGAN game is to its equilibrium "
+                    "(reconstruction error of real images plus the imbalance |γ·L(x) − L(G(z))|), "
+                    "not sample diversity: it can fall smoothly while every sample is the same.")
 #: curves.csv columns that are counters, not losses or diagnostics.
 META_COLUMNS = ("step", "kimg", "seconds", "fraction")
 SCORE_META = EVALUATION_META
@@ -88,6 +93,11 @@ class RunData:
     @property
     def status(self) -> str:
         return str(self.record.get("status") or "unknown")
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether run.json marks the final samples as collapsed (:mod:`ganbench.diversity`)."""
+        return self.record.get("collapsed") is True
 
     @property
     def label(self) -> str:
@@ -229,6 +239,17 @@ def _mark_divergence(ax: Any, run: RunData) -> None:
     ax.axvline(float(run.curves["kimg"].dropna().iloc[-1]), color="tab:red", lw=1, ls=":", label="diverged")
 
 
+def _mark_collapse(ax: Any, x: np.ndarray, y: np.ndarray, run: RunData, color: Any = "tab:red") -> None:
+    """Say next to a BEGAN run's M_global curve that its samples collapsed, whatever the curve does."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.any():
+        return
+    ax.annotate(f"samples collapsed\n({run.record.get('collapse_note', '').split(': ', 1)[-1]})",
+                (x[finite][-1], y[finite][-1]), xytext=(-8, 14), textcoords="offset points", ha="right",
+                fontsize=7, color=color, wrap=True,
+                arrowprops={"arrowstyle": "->", "color": color, "lw": 0.8})
+
+
 def _better(key: str) -> str:
     from .leaderboard import higher_is_better
 
@@ -266,7 +287,8 @@ def convergence_signals(run: RunData) -> list[tuple[str, np.ndarray, np.ndarray,
     x = c["kimg"].to_numpy(dtype=float)
     panels = []
     if has("M_global"):
-        panels.append(("M_global (BEGAN convergence measure)", x, c["M_global"].to_numpy(float), "lower is better"))
+        panels.append((M_GLOBAL_TITLE, x, c["M_global"].to_numpy(float),
+                       "lower = nearer equilibrium; not a measure of sample diversity"))
         if has("k_t"):
             panels.append(("k_t (BEGAN equilibrium control)", x, c["k_t"].to_numpy(float), ""))
         return panels
@@ -283,6 +305,12 @@ def convergence_signals(run: RunData) -> list[tuple[str, np.ndarray, np.ndarray,
 
 
 def render_convergence(run: RunData) -> bytes | None:
+    fig = convergence_figure(run)
+    return None if fig is None else _png(fig)
+
+
+def convergence_figure(run: RunData) -> Figure | None:
+    """The run's convergence panels; a BEGAN run flagged collapsed says so on its M_global curve."""
     panels = convergence_signals(run)
     if not panels:
         return None
@@ -293,9 +321,12 @@ def render_convergence(run: RunData) -> bytes | None:
         _style(ax, title, "kimg")
         if note:
             ax.text(0.99, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=7.5, color="0.35")
-    kind = "BEGAN convergence" if "M_global" in panels[0][0] else "convergence signals (generic; no M_global logged)"
-    fig.suptitle(f"{run.label}: {kind}", fontsize=11)
-    return _png(fig)
+    began = panels[0][0] == M_GLOBAL_TITLE
+    if began and run.collapsed:
+        _mark_collapse(axes[0], panels[0][1], panels[0][2], run)
+    kind = "BEGAN convergence" if began else "convergence signals (generic; no M_global logged)"
+    fig.suptitle(f"{run.label}: {kind}" + (" (samples COLLAPSED)" if began and run.collapsed else ""), fontsize=11)
+    return fig
 
 
 def render_quality(run: RunData) -> bytes | None:
@@ -440,7 +471,23 @@ def render_invocation_losses(runs: Sequence[RunData]) -> bytes | None:
 
 
 def render_m_global(runs: Sequence[RunData]) -> bytes | None:
-    began = [r for r in runs if r.curves is not None and "M_global" in r.curves and r.curves["M_global"].notna().any()]
+    fig = m_global_figure(runs)
+    return None if fig is None else _png(fig)
+
+
+def _has_m_global(run: RunData) -> bool:
+    return run.curves is not None and "M_global" in run.curves and bool(run.curves["M_global"].notna().any())
+
+
+def logs_m_global(run_dir: Path) -> bool:
+    """Whether the run logged BEGAN's M_global (so that it has an M_global curve)."""
+    return _has_m_global(load_run(run_dir))
+
+
+def m_global_figure(runs: Sequence[RunData]) -> Figure | None:
+    """M_global (and k_t) of every BEGAN run on one axis, captioned with what M_global measures;
+    runs flagged collapsed are labelled so next to their curve."""
+    began = [r for r in runs if _has_m_global(r)]
     if not began:
         return None
     with_k = [r for r in began if "k_t" in r.curves and r.curves["k_t"].notna().any()]
@@ -448,17 +495,19 @@ def render_m_global(runs: Sequence[RunData]) -> bytes | None:
     colors = _colors(len(began))
     for run, color in zip(began, colors):
         x, y = _series(run.curves, "M_global")
-        axes[0].plot(x, y, lw=1.3, color=color, label=run.label)
+        axes[0].plot(x, y, lw=1.3, color=color, label=run.label + (" (samples collapsed)" if run.collapsed else ""))
+        if run.collapsed:
+            _mark_collapse(axes[0], x, y, run, color)
         if with_k and run in with_k:
             x, k = _series(run.curves, "k_t")
             axes[1].plot(x, k, lw=1.3, color=color, label=run.label)
-    _style(axes[0], "M_global (BEGAN convergence measure; lower is better)", "kimg")
+    _style(axes[0], f"{M_GLOBAL_TITLE}; lower is better", "kimg")
     axes[0].legend(fontsize=7)
     if with_k:
         _style(axes[1], "k_t (equilibrium control)", "kimg")
         axes[1].legend(fontsize=7)
-    fig.suptitle("BEGAN convergence", fontsize=11)
-    return _png(fig)
+    fig.suptitle(f"BEGAN convergence. {M_GLOBAL_CAPTION}", fontsize=10, wrap=True)
+    return fig
 
 
 def _load_image(path: Path) -> np.ndarray | None:

@@ -9,7 +9,8 @@ A run directory (``<results>/runs/<run_id>/``) contains:
 ``checkpoint.pt``     final weights, optimisers and family state (safe to ``torch.load(weights_only=True)``)
 ``scores.json``       metric values at each evaluated budget fraction
 ``run.json``          the :class:`RunRecord`: status, counters, final losses and scores,
-                      scores at intermediate budget fractions
+                      scores at intermediate budget fractions, and whether the final
+                      samples collapsed (``collapsed``, ``collapse_note``)
 ``checkpoint.prev.pt``  the previous good checkpoint, used when the latest is corrupt
 ``checkpoint.json``   size and sha256 of each checkpoint, to detect a truncated or altered file
 ``run.lock``          held while a process trains the run (a second process is refused)
@@ -123,6 +124,11 @@ class RunRecord:
     #: With ``--select-best``: the evaluation chosen on held-out samples and its (regular) scores;
     #: see :func:`ganbench.selection.best_of`. Never what the leaderboard ranks.
     best: dict[str, Any] | None = None
+    #: Whether the final samples lost their diversity (:func:`ganbench.diversity.judge` of ``scores``);
+    #: None when the run has no diversity statistic (not evaluated, or recorded before ganbench measured it).
+    collapsed: bool | None = None
+    #: The statistics behind ``collapsed``, in words (``feature spread 0.02 of the real data's (< 0.25)``).
+    collapse_note: str = ""
     diverged_at_step: int | None = None
     resumed_from_step: int | None = None
     error: str | None = None

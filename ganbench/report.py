@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .diversity import COLLAPSE_RULE
 from .errors import UsageError
 from .leaderboard import compile_leaderboard, display_frame
-from .plots import final_grid, render_invocation, render_run
+from .plots import M_GLOBAL_CAPTION, final_grid, logs_m_global, render_invocation, render_run
 from .records import RunRecord, fraction_label
 from .store import read_json, write_text
 
@@ -127,6 +128,25 @@ def _status_badge(status: str) -> str:
     return f'<span class="status {cls}">{esc(status)}</span>'
 
 
+def _badges(status: str, record: RunRecord | None) -> str:
+    """The status badge, and a 'collapsed' one when the run's final samples lost their diversity."""
+    badge = _status_badge(status)
+    if record is not None and record.collapsed:
+        badge += f' <span class="status bad" title="{esc(record.collapse_note)}">collapsed</span>'
+    return badge
+
+
+def _m_global_note(run_dirs: Sequence[Path], records: dict[Path, RunRecord]) -> str:
+    """What M_global measures, and which runs that logged it collapsed whatever their curve shows."""
+    collapsed = [records[d] for d in run_dirs if d in records and records[d].collapsed and logs_m_global(d)]
+    note = f'<p class="note">{esc(M_GLOBAL_CAPTION)}</p>'
+    if collapsed:
+        items = "".join(f"<li>{esc(r.family)}:{esc(r.objective)} seed {esc(r.seed)}: {esc(r.collapse_note)}</li>"
+                        for r in collapsed)
+        note += f'<p class="note bad">Samples collapsed (flagged next to the curve too), whatever M_global shows:</p><ul>{items}</ul>'
+    return note
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
@@ -176,8 +196,9 @@ def _run_section(index: int, run_dir: Path, record: RunRecord | None) -> str:
         ("discriminator parameters", data.get("params_discriminator")), ("device", data.get("device")),
         ("diverged at step", data.get("diverged_at_step")), ("resumed from step", data.get("resumed_from_step")),
         ("started", data.get("started_at")), ("finished", data.get("finished_at")), ("error", data.get("error")),
+        ("sample diversity", ("COLLAPSED: " if data.get("collapsed") else "") + (data.get("collapse_note") or "")),
     ]
-    parts = [f'<section class="run" id="run-{index}"><h3>{esc(title)} {_status_badge(status)}</h3>',
+    parts = [f'<section class="run" id="run-{index}"><h3>{esc(title)} {_badges(status, record)}</h3>',
              '<div class="cols">', _kv_table(counters)]
     scores = data.get("scores") or {}
     losses = data.get("losses") or {}
@@ -215,7 +236,7 @@ def _final_gallery(run_dirs: Sequence[Path], records: dict[Path, RunRecord]) -> 
         r = records.get(d)
         label = f"{r.family}:{r.objective} s{r.seed}" if r else d.name
         status = r.status if r else "unknown"
-        caption = f'<a href="#run-{i}">{esc(label)}</a> {_status_badge(status)}'
+        caption = f'<a href="#run-{i}">{esc(label)}</a> {_badges(status, r)}'
         if note != "final":
             caption += f'<br><span class="muted">{esc(note)}</span>'
         body = _img(data, f"final samples {label}", "grid") if data else '<div class="muted nogrid">no sample grid</div>'
@@ -242,6 +263,7 @@ img.grid{image-rendering:pixelated;width:192px;height:auto;border:1px solid #ccc
 .cols{display:flex;flex-wrap:wrap;gap:40px}
 .status{font-size:12px;padding:1px 7px;border-radius:9px;color:#fff;vertical-align:middle}
 .status.ok{background:#2e7d32}.status.bad{background:#c62828}.status.warn{background:#ef6c00}
+p.note.bad{color:#c62828;font-weight:600}
 .muted{color:#777} .nogrid{width:192px;height:192px;border:1px dashed #bbb;display:flex;align-items:center;
 justify-content:center}
 section.run{border-top:1px solid #e3e3e3;padding-top:.5em;margin-top:1.5em}
@@ -285,7 +307,9 @@ def render_report(results_dir: Path, combined: dict[str, bytes] | None = None) -
         '<h2 id="leaderboard">Leaderboard</h2>',
         '<p class="muted">Final-checkpoint scores as mean ± standard deviation over seeds, with the 95 % '
         'confidence interval of the mean in brackets; only completed runs enter the means. Columns named '
-        '…@50% hold the evaluation at that fraction of the budget.</p>',
+        '…@50% hold the evaluation at that fraction of the budget. <b>collapsed</b> marks runs whose final '
+        f'samples lost their diversity ({esc(COLLAPSE_RULE)}; docs/metrics.md): their scores describe a broken '
+        'run, not the family.</p>',
         _leaderboard(records),
     ]
     sections = (("quality_over_budget.png", "Quality over the budget"), ("losses.png", "Losses"),
@@ -293,11 +317,13 @@ def render_report(results_dir: Path, combined: dict[str, bytes] | None = None) -
     for name, heading in sections:
         if name in combined:
             out += [f'<h2 id="{name[:-4]}">{esc(heading)}</h2>', _img(combined[name], heading)]
+            if name == "m_global.png":
+                out.append(_m_global_note(run_dirs, by_dir))
     out += ['<h2 id="samples">Final samples</h2>', _final_gallery(run_dirs, by_dir)]
     out.append('<h2 id="runs">Runs</h2><nav><ul>')
     for i, d in enumerate(run_dirs):
         status = by_dir[d].status if d in by_dir else "unknown"
-        out.append(f'<li><a href="#run-{i}">{esc(d.name)}</a> {_status_badge(status)}</li>')
+        out.append(f'<li><a href="#run-{i}">{esc(d.name)}</a> {_badges(status, by_dir.get(d))}</li>')
     out.append("</ul></nav>")
     out += [_run_section(i, d, by_dir.get(d)) for i, d in enumerate(run_dirs)]
     out.append("</body></html>\n")

@@ -33,6 +33,7 @@ from .plots import plot_run
 from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
+from .diversity import judge
 from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from .store import write_json, write_text
@@ -378,6 +379,7 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
             # only the evaluation at 100 % is "final": a diverged run has intermediate scores, no final ones
             final = [e for e in loop.evaluations if e["fraction"] >= 1.0]
             record.scores = regular_scores(final[-1]) if final else {}
+            record.collapsed, record.collapse_note = judge(record.scores)
             record.scores_at = {fraction_label(e["fraction"]): regular_scores(e)
                                 for e in loop.evaluations if e["fraction"] < 1.0}
             if select_best:

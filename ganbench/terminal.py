@@ -15,6 +15,7 @@ import re
 
 import pandas as pd
 
+from .diversity import COLLAPSE_RULE
 from .leaderboard import AT, BEST, STAT_SUFFIXES, display_frame, final_score_columns, higher_is_better
 
 #: How metric plugins name scores: metric, sample count, optional suffix, then the extractor in brackets
@@ -38,7 +39,7 @@ def terminal_text(board: pd.DataFrame) -> str:
     """The main table, a note on extractors, and the quality-over-budget tables."""
     shown = display_frame(board)
     # losses are diagnostics, not results: they stay in the files
-    shown = shown[[c for c in shown.columns if AT not in c and not c.startswith("loss:")]]
+    shown = shown[[c for c in shown.columns if AT not in c and not c.startswith("loss:") and c != "collapse_note"]]
     finals = final_score_columns(board)
     extractors = {_parts(c)[1] for c in finals} - {None}
     notes = []
@@ -53,12 +54,26 @@ def terminal_text(board: pd.DataFrame) -> str:
         shown = shown.drop(columns="tied_with")
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
         parts = [shown.to_string(index=False)]
+    notes += collapse_notes(board)
     if notes:
         parts.append("\n".join(notes))
     if finals and board["seeds"].max() > 1:
         parts[-1] += "\nscores: mean ± standard deviation over completed seeds [95 % confidence interval of the mean]"
     parts += [table for table in (_over_budget(board, c) for c in finals) if table]
     return "\n\n".join(parts)
+
+
+def collapse_notes(board: pd.DataFrame) -> list[str]:
+    """One line per row whose samples collapsed, with its statistics, so that no collapse goes unnoticed."""
+    if "collapse_note" not in board:
+        return []
+    lines = [f"COLLAPSED {f}:{o} {d} {b}: {note}" for f, o, d, b, note in
+             zip(board["family"], board["objective"], board["dataset"], board["budget"], board["collapse_note"])
+             if isinstance(note, str) and note]
+    if lines:
+        lines.append(f"collapsed: the generator lost its sample diversity ({COLLAPSE_RULE}); "
+                     "its scores describe a broken run, not a GAN's quality (docs/metrics.md)")
+    return lines
 
 
 def _over_budget(board: pd.DataFrame, final: str) -> str:

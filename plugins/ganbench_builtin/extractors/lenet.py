@@ -49,6 +49,8 @@ from ganbench.fidelity import dataset_digest, slug
 from ganbench.store import save_torch
 
 FEATURES = ("features", "logits_unbiased", "logits")
+#: The layer of logits over the dataset's classes (the diversity statistic counts predicted classes with it).
+CLASS_LOGITS = "logits"
 FEATURE_DIM = 128
 RECIPE = {"version": 1, "seed": 0, "lr": 2e-3, "batch": 128, "images_per_run": 20_000, "min_epochs": 1,
           "max_epochs": 20, "dropout": 0.25, "shift": 2, "widths": (16, 32), "hidden": 256, "features": FEATURE_DIM}

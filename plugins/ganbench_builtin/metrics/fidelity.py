@@ -34,6 +34,11 @@ Score keys name the metric, the generated sample count and the extractor:
 ``fid50k[inception-v3-compat]``, ``isc10k[lenet-digits-1a2b3c4d]``,
 ``isc10k_std[...]``, ``kid10k[...]``, ``kid10k_std[...]``,
 ``prc10k_precision[...]``, ``prc10k_recall[...]``, ``prc10k_f_score[...]``.
+
+Whichever of them a run asks for, the same extraction also gives the
+diversity statistics ``div10k_spread[...]`` and, with ``lenet`` (a classifier
+of the dataset's own classes), ``div10k_classes[...]``; they decide whether a
+run is marked collapsed (:mod:`ganbench.diversity`).
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ganbench import UsageError
 from ganbench.evaluation import MetricContext
+from ganbench.diversity import METRIC as DIVERSITY
 from ganbench.fidelity import (
-    BINARY,
     INCEPTION,
     METRICS,
     GeneratorInput,
@@ -79,6 +84,8 @@ class Setup:
     weights: Path | None
     default_samples: int
     reference_cache: str
+    #: the extractor's layer of logits over the dataset's own classes (None: it classifies something else)
+    class_layer: str | None = None
 
 
 def default_extractor(dataset_name: str) -> str:
@@ -99,7 +106,7 @@ def resolve(ctx: MetricContext) -> Setup:
         known = ["lenet", *sorted(FEATURE_EXTRACTORS_REGISTRY)]
         raise UsageError(f"Unknown feature extractor {requested!r} for --extractor; choose one of {', '.join(known)}.")
     cache = reference_cache_name(ctx.dataset, label if label != extractor else "", dataset_digest(ctx.dataset))
-    return Setup(extractor, label, weights, default, cache)
+    return Setup(extractor, label, weights, default, cache, lenet.CLASS_LOGITS if requested == "lenet" else None)
 
 
 def prepare(ctx: MetricContext) -> None:
@@ -125,16 +132,18 @@ def score_all(ctx: MetricContext) -> tuple[dict[str, float], int, str]:
         ctx.model, n, ctx.device, seed=1_000_003 * (ctx.seed + 1),
         class_counts=ctx.dataset.info.class_counts, label_sampler=_label_sampler(),
     )
-    reference = UInt8Images(ctx.dataset.images) if any(m in BINARY for m in wanted) else None
-    raw = calculate(wanted, generated, n, reference, setup.reference_cache, setup.extractor, ctx.device,
-                    ctx.cache_dir, seed=ctx.seed, weights_path=setup.weights)
+    raw = calculate(wanted, generated, n, UInt8Images(ctx.dataset.images), setup.reference_cache, setup.extractor,
+                    ctx.device, ctx.cache_dir, seed=ctx.seed, weights_path=setup.weights,
+                    diversity=True, class_layer=setup.class_layer)
     return raw, n, setup.label
 
 
 def _compute(metric: str):
     def compute(ctx: MetricContext) -> dict[str, float]:
         raw, n, label = ctx.once(STATE, lambda: score_all(ctx))
-        return named_scores(raw, [metric], n, label)
+        # every metric of the group reports the diversity statistics of the shared extraction (same values),
+        # so that any choice of --metrics leaves a run with them
+        return named_scores(raw, [metric, DIVERSITY], n, label)
 
     compute.__name__ = f"compute_{metric}"
     return compute
