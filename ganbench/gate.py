@@ -107,8 +107,7 @@ def make_baseline(board: pd.DataFrame, suite: str, *, k: float = DEFAULT_K, rel_
 
 def write_baseline(baseline: dict[str, Any], path: Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, baseline)
+    write_json(path, baseline)  # creates the folder, and turns an OSError into a message
     return path
 
 

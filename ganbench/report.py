@@ -30,7 +30,7 @@ from .errors import UsageError
 from .leaderboard import compile_leaderboard, display_frame
 from .plots import final_grid, render_invocation, render_run
 from .records import RecordError, RunRecord, fraction_label
-from .store import read_json, write_text
+from .store import check_writable, read_json, write_text
 
 RUN_MARKERS = ("run.json", "config.json", "curves.csv")
 PROVENANCE_KEYS = ("ganbench", "torch", "torchvision", "torch_fidelity", "python", "cuda", "device", "device_name",
@@ -326,6 +326,7 @@ def write_report(results_dir: Path, out: Path | None = None, combined: dict[str,
     """Write the self-contained HTML report (default ``results_dir/report.html``); return its path."""
     results_dir = Path(results_dir)
     path = Path(out) if out is not None else results_dir / "report.html"
+    check_writable(path.parent, "the report", "Choose another place with --out FILE.")  # before drawing anything
     write_text(path, render_report(results_dir, combined))
     return path
 

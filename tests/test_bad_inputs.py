@@ -1,14 +1,49 @@
-"""A catalogue of bad inputs: each gets a one-paragraph error that says what to do, and no traceback."""
+"""A catalogue of hostile and broken inputs, one named case each, across run, leaderboard, report,
+check, baseline and plugins. Every case ends with a one-paragraph message on stderr and the right exit
+code (2 for usage, 1 for failed runs or regressions, 0 when a bad record is skipped with a warning),
+no traceback without ``--debug``, and nothing already written lost.
+
+Cases call ``ganbench.cli.main`` in-process with tiny budgets (``--budget 2steps``, ``--metrics=``);
+the results directories of the non-training commands are synthetic (``test_plots.make_run``).
+"""
 
 import errno
+import json
 import os
+import pickle
+import struct
+import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from ganbench.cli import main
 from ganbench.errors import GanbenchError
 from ganbench.store import write_json
+from test_plots import make_run
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels and holds one row: a decompression bomb's header."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0")) + _chunk(b"IEND", b"")
+
+
+class Payload:
+    """What a hostile pickle would run while it loads: create ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
 
 
 def imagefolder(tmp_path, kind):
@@ -22,7 +57,37 @@ def imagefolder(tmp_path, kind):
             Image.new("L", (16, 16), 30 * i).save(folder / f"{i}.png")
     if kind == "not-an-image":
         (folder / "x.png").write_text("hello")
+    if kind == "one-pixel":
+        for i in range(4):
+            Image.new("L", (1, 1), 60 * i).save(folder / f"{i}.png")
+    if kind == "bomb":
+        (folder / "bomb.png").write_bytes(png_header_only(15000, 15000))
+    if kind == "float-tiff":
+        Image.fromarray(np.full((8, 8), 7.5, dtype=np.float32)).save(folder / "hdr.tif")
+    if kind == "nan-tiff":
+        Image.fromarray(np.full((8, 8), np.nan, dtype=np.float32)).save(folder / "nan.tif")
+    if kind == "int32-tiff":
+        Image.fromarray(np.full((8, 8), 1 << 20, dtype=np.int32)).save(folder / "deep.tif")
     return str(folder)
+
+
+def cifar_folder(tmp_path, kind):
+    """A data directory whose ``cifar-10-batches-py/test_batch`` is hostile or broken."""
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    if kind == "cifar-code":
+        content = pickle.dumps({"data": Payload(tmp_path / "pwned"), "labels": [0]})
+    elif kind == "cifar-truncated":
+        content = pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]})[:40]
+    else:  # cifar-wrong-shape: a loadable pickle that is not a batch
+        content = pickle.dumps({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]})
+    (folder / "test_batch").write_bytes(content)
+    return str(tmp_path / "data")
+
+
+IMAGE_KINDS = ("empty", "mixed-sizes", "unlabelled", "not-an-image", "one-pixel", "bomb", "float-tiff", "nan-tiff",
+               "int32-tiff")
+CIFAR_KINDS = ("cifar-code", "cifar-truncated", "cifar-wrong-shape")
 
 
 CASES = {
@@ -57,17 +122,44 @@ CASES = {
     "missing inception weights": (["--metrics", "fid", "--extractor", "inception-v3-compat",
                                    "--inception-weights", "{tmp}/nope.pth", "--budget", "2steps"],
                                   ["weights-inception-2015-12-05"]),
+    "learning rate nan": (["--lr", "nan"], ["--lr must be a finite number"]),
+    "learning rate 1e300": (["--lr", "1e300"], ["--lr must be a finite number in (0, 10]"]),
+    "seed beyond 64 bits": (["--seed", str(2**64)], ["--seed must lie in 0..4294967295"]),
+    "negative seed": (["--seed=-1"], ["--seed must lie in"]),
+    "batch larger than the dataset": (["--batch-size", "5000"], ["larger than the dataset 'digits'", "1,797 images",
+                                                                  "--batch-size 1797"]),
+    "resolution 3": (["--resolution", "3"], ["3x3 pixels", "at least 4x4"]),
+    "1x1 images": (["--dataset", "imagefolder:{one-pixel}"], ["1x1 pixels", "--resolution 4"]),
+    "resolution beyond memory": (["--resolution", "100000"], ["GiB of memory", "smaller --resolution"]),
+    "decompression bomb": (["--dataset", "imagefolder:{bomb}"], ["Cannot read the image", "bomb.png", "Remove or replace"]),
+    "float image outside [0, 1]": (["--dataset", "imagefolder:{float-tiff}"], ["hdr.tif", "outside [0, 1]"]),
+    "float image of NaN": (["--dataset", "imagefolder:{nan-tiff}"], ["nan.tif", "NaN"]),
+    "32-bit image beyond 16 bits": (["--dataset", "imagefolder:{int32-tiff}"], ["deep.tif", "outside 0-65535"]),
+    "cifar pickle that runs code": (["--dataset", "cifar10:test", "--no-download", "--data-dir", "{cifar-code}"],
+                                    ["Refusing to read", "test_batch", "io.open"]),
+    "truncated cifar batch": (["--dataset", "cifar10:test", "--no-download", "--data-dir", "{cifar-truncated}"],
+                              ["not an official CIFAR-10 batch"]),
+    "cifar batch of the wrong shape": (["--dataset", "cifar10:test", "--no-download", "--data-dir",
+                                        "{cifar-wrong-shape}"], ["not an official CIFAR-10 batch"]),
+    "cache directory under /dev/null": (["--metrics", "fid", "--eval-samples", "20", "ENV:GANBENCH_CACHE_DIR=/dev/null/ganbench"],
+                                        ["Cannot write the scoring cache", "/dev/null/ganbench", "GANBENCH_CACHE_DIR"]),
+    "plugin asked for but disabled": (["ENV:GANBENCH_DISABLE_PLUGINS=vanilla"],
+                                      ["Unknown model 'vanilla'", "Disabled by --no-plugin or GANBENCH_DISABLE_PLUGINS"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_gets_a_clear_error(case, tmp_path, capsys):
+def test_bad_input_gets_a_clear_error(case, tmp_path, capsys, monkeypatch):
     argv, fragments = CASES[case]
+    for setting in (a[4:] for a in argv if a.startswith("ENV:")):
+        monkeypatch.setenv(*setting.split("=", 1))
+    argv = [a for a in argv if not a.startswith("ENV:")]
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
     fills = {"tmp": str(tmp_path), "file": str(blocker)}
-    for kind in ("empty", "mixed-sizes", "unlabelled", "not-an-image"):
-        fills[kind] = imagefolder(tmp_path, kind) if any("{" + kind + "}" in a for a in argv) else ""
+    for kind in IMAGE_KINDS + CIFAR_KINDS:
+        make = imagefolder if kind in IMAGE_KINDS else cifar_folder
+        fills[kind] = make(tmp_path, kind) if any("{" + kind + "}" in a for a in argv) else ""
     argv = [a.format(**fills) for a in argv]
     results = ["--results", str(tmp_path / "results")] if "--results" not in argv else []
     code = main(["run", *_defaults(argv), *results, *argv])
@@ -78,6 +170,8 @@ def test_bad_input_gets_a_clear_error(case, tmp_path, capsys):
     assert message.startswith("error: ")
     for fragment in fragments:
         assert fragment in message, (fragment, message)
+    assert not (tmp_path / "pwned").exists()  # no planted file ever ran code
+    assert not list((tmp_path / "results").glob("runs/*/checkpoint.pt"))  # refused before any training
 
 
 def _defaults(argv):
@@ -119,3 +213,175 @@ def test_full_disk_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
         write_json(target, {"ok": 2})
     assert target.read_text().strip().endswith("}") and '"ok": 1' in target.read_text()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+# -- leaderboard, report, check, baseline, plugins: hostile results directories ----------------------
+
+
+def _good_results(tmp_path, seeds=(0, 1)):
+    """Completed seeds of one family and one of another: what the broken inputs are added to."""
+    root = tmp_path / "results"
+    for seed in seeds:
+        make_run(root, "dcgan", seed=seed, rows=3, evaluations=1)
+    make_run(root, "vanilla", rows=3, evaluations=1)
+    return root
+
+
+def _plant_record(content):
+    def plant(root, tmp_path):
+        d = make_run(root, "broken", rows=3, evaluations=1)
+        (d / "run.json").write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+        return str(d / "run.json")
+    return plant
+
+
+def _record_with(**fields):
+    def plant(root, tmp_path):
+        d = make_run(root, "broken", rows=3, evaluations=1)
+        record = json.loads((d / "run.json").read_text())
+        record.update(fields)
+        (d / "run.json").write_text(json.dumps(record))
+        return str(d / "run.json")
+    return plant
+
+
+#: Broken run.json files: every reading command skips the record with a warning naming the file, and goes on.
+BAD_RECORDS = {
+    "run.json of null": _plant_record(None),
+    "run.json of a list": _plant_record([]),
+    "run.json of a string": _plant_record("x"),
+    "binary run.json": _plant_record(b"\xff\xfe\x00\x01garbage"),
+    "empty run.json": _plant_record(b""),
+    "scores as a list": _record_with(scores=[1, 2]),
+    "losses as a string": _record_with(losses="x"),
+    "best as an empty object": _record_with(best={}),
+    "scores_at holding a number": _record_with(scores_at={"50%": 3}),
+    "a score that is text": _record_with(scores={"fid": "low"}),
+    "seed as text": _record_with(seed="zero"),
+    "no family": _record_with(family=None),
+}
+
+
+#: The report draws figures (slow on a shared CPU): it gets a few records, the cheap commands all of them.
+RECORD_CASES = [(case, command) for case in sorted(BAD_RECORDS) for command in ("leaderboard", "check")] + [
+    (case, "report") for case in ("run.json of null", "scores as a list")]
+
+
+@pytest.mark.parametrize("case, command", RECORD_CASES)
+def test_a_broken_record_is_skipped_with_a_warning(case, command, tmp_path, capsys):
+    root = _good_results(tmp_path, seeds=(0,) if command == "report" else (0, 1))
+    assert main(["baseline", "--results", str(root), "--out", str(tmp_path / "base.json")]) == 0
+    culprit = BAD_RECORDS[case](root, tmp_path)
+    kept = {p: p.read_bytes() for p in root.glob("runs/*/run.json")}
+    argv = {"leaderboard": ["leaderboard", str(root)], "report": ["report", str(root)],
+            "check": ["check", "--baseline", str(tmp_path / "base.json"), "--results", str(root)]}[command]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert f"warning: skipped unreadable run record {culprit}" in err and culprit not in out
+    assert {p: p.read_bytes() for p in root.glob("runs/*/run.json")} == kept
+
+
+def _baseline_doc(root, tmp_path):
+    assert main(["baseline", "--results", str(root), "--out", str(tmp_path / "base.json")]) == 0
+    return json.loads((tmp_path / "base.json").read_text())
+
+
+def _bad_baseline(mutate):
+    def plant(root, tmp_path):
+        doc = _baseline_doc(root, tmp_path)
+        content = mutate(doc)
+        path = tmp_path / "bad.json"
+        path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+        return ["check", "--baseline", str(path), "--results", str(root)]
+    return plant
+
+
+def _set_first_row(**fields):
+    def mutate(doc):
+        doc["rows"][0].update(fields)
+        return doc
+    return mutate
+
+
+def _first_score(value):
+    def mutate(doc):
+        row = next(r for r in doc["rows"] if r["scores"])
+        row["scores"][next(iter(row["scores"]))] = value
+        return doc
+    return mutate
+
+
+def _argv(*argv):
+    return lambda root, tmp_path: [a.format(root=root, tmp=tmp_path) for a in argv]
+
+
+def _regressed(root, tmp_path):
+    doc = _baseline_doc(root, tmp_path)
+    doc["rows"].append({**doc["rows"][0], "family": "lost"})
+    (tmp_path / "base.json").write_text(json.dumps(doc))
+    return ["check", "--baseline", str(tmp_path / "base.json"), "--results", str(root)]
+
+
+def _score_worse(root, tmp_path):
+    doc = _baseline_doc(root, tmp_path)
+    row = next(r for r in doc["rows"] if r["family"] == "vanilla")
+    fid = next(k for k in row["scores"] if k.startswith("fid"))
+    row["scores"][fid].update(mean=1.0, tolerance=0.5)
+    (tmp_path / "base.json").write_text(json.dumps(doc))
+    return ["check", "--baseline", str(tmp_path / "base.json"), "--results", str(root)]
+
+
+#: (how to build the argv from a good results directory, exit code, fragments of the last stderr line or of stdout)
+COMMAND_CASES = {
+    "leaderboard of a missing directory": (_argv("leaderboard", "{tmp}/nowhere"), 0, ["No runs found"]),
+    "leaderboard ranked by an unknown score": (_argv("leaderboard", "{root}", "--rank-by", "bogus"), 2,
+                                               ["--rank-by 'bogus' matches 0 columns"]),
+    "report of a directory without runs": (_argv("report", "{tmp}/nowhere"), 2, ["No runs found"]),
+    "report --out under a file": (_argv("report", "{root}", "--out", "{tmp}/file/report.html"), 2,
+                                  ["Cannot write the report", "file", "--out FILE"]),
+    "baseline --out under a file": (_argv("baseline", "--results", "{root}", "--out", "{tmp}/file/base.json"), 2,
+                                    ["Could not write", "base.json"]),
+    "baseline of a directory without runs": (_argv("baseline", "--results", "{tmp}/nowhere", "--out", "{tmp}/b.json"),
+                                             2, ["No runs to make a baseline from"]),
+    "check against a missing baseline": (_argv("check", "--baseline", "{tmp}/none.json", "--results", "{root}"), 2,
+                                         ["does not exist", "ganbench baseline"]),
+    "check with neither --suite nor --results": (
+        lambda root, tmp_path: ["check", "--baseline", _baseline_doc(root, tmp_path) and str(tmp_path / "base.json")],
+        2, ["--suite benchmarks/results.toml", "--results DIR"]),
+    "baseline that is not JSON": (_bad_baseline(lambda doc: b"{not json"), 2, ["Cannot read the baseline"]),
+    "binary baseline": (_bad_baseline(lambda doc: b"\xff\xfe\x00"), 2, ["Cannot read the baseline"]),
+    "baseline of another format": (_bad_baseline(lambda doc: {**doc, "format": "other/9"}), 2,
+                                   ["is not a ganbench baseline"]),
+    "baseline row that is a string": (_bad_baseline(lambda doc: {**doc, "rows": ["x"]}), 2,
+                                      ["row 1 is not an object"]),
+    "baseline row without a family": (_bad_baseline(_set_first_row(family=None)), 2, ["row 1 has no family"]),
+    "baseline scores as a list": (_bad_baseline(_set_first_row(scores=[1])), 2, ["is not an object"]),
+    "baseline score without a mean": (_bad_baseline(_first_score({"tolerance": 1})), 2,
+                                      ["has no finite 'mean' and 'tolerance'"]),
+    "baseline throughput as text": (_bad_baseline(_set_first_row(throughput={"img_per_s": "fast"})), 2,
+                                    ["throughput that is not a number"]),
+    "baseline row missing from the results": (_regressed, 1, ["REGRESSED", "missing from the results"]),
+    "a score worse than the baseline": (_score_worse, 1, ["REGRESSED", "worse by"]),
+    "plugins with an unknown --no-plugin": (_argv("--no-plugin", "nothing-such", "plugins"), 0, ["vanilla"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMAND_CASES))
+def test_bad_input_to_a_command(case, tmp_path, capsys):
+    build, expected_code, fragments = COMMAND_CASES[case]
+    (tmp_path / "file").write_text("a file where a directory should be")
+    root = _good_results(tmp_path)
+    argv = build(root, tmp_path)
+    kept = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == expected_code, (out, err)
+    assert "Traceback" not in err
+    text = err.strip().splitlines()[-1] if expected_code == 2 else out
+    if expected_code == 2:
+        assert text.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in text, (fragment, text)
+    assert all(p.read_bytes() == data for p, data in kept.items())  # nothing already written lost
