@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import pickle
+import re
 import struct
 import zlib
 
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ganbench import hookimpl
 from ganbench.cli import main
 from ganbench.errors import GanbenchError
 from ganbench.store import write_json
@@ -385,3 +387,157 @@ def test_bad_input_to_a_command(case, tmp_path, capsys):
     for fragment in fragments:
         assert fragment in text, (fragment, text)
     assert all(p.read_bytes() == data for p, data in kept.items())  # nothing already written lost
+
+
+# -- security: planted files never run code and never leak --------------------------------------------
+
+
+def test_a_report_embeds_no_link_to_a_secret_and_no_fake_png(tmp_path):
+    from ganbench.report import write_report
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-TOKEN")
+    outside_png = tmp_path / "outside.png"
+    Image.new("L", (4, 4), 200).save(outside_png)
+    root = tmp_path / "results"
+    d = make_run(root, "dcgan", rows=3, evaluations=1)
+    (d / "traceback.txt").symlink_to(secret)
+    (d / "samples" / "final.png").unlink()
+    (d / "samples" / "final.png").symlink_to(secret)
+    (d / "samples" / "frac050.png").write_text("TOP-SECRET-TOKEN in a file named .png")
+    (d / "samples" / "frac100.png").unlink()
+    (d / "samples" / "frac100.png").symlink_to(outside_png)
+    text = write_report(root).read_text()
+    assert "TOP-SECRET-TOKEN" not in text
+    import base64
+    assert base64.b64encode(b"TOP-SECRET").decode()[:12] not in text
+    assert base64.b64encode(outside_png.read_bytes()).decode()[:40] not in text
+    assert "frac000" in text  # the regular grid inside the run is still shown
+
+
+def test_a_markdown_leaderboard_carries_no_raw_html(tmp_path):
+    root = tmp_path / "results"
+    d = make_run(root, "dcgan", rows=2, evaluations=1)
+    record = json.loads((d / "run.json").read_text())
+    record["dataset"] = "imagefolder:/x/<img src=x onerror=alert(1)>[a](javascript:alert(1))|"
+    (d / "run.json").write_text(json.dumps(record))
+    assert main(["leaderboard", str(root)]) == 0
+    md = (root / "leaderboard.md").read_text()
+    assert "<img" not in md and not re.search(r"(?<!\\)\]\(javascript", md)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md
+
+
+def test_cifar_batches_written_by_pickle_still_load(tmp_path, registry):
+    """The data-only unpickler reads what pickle writes for a real batch, at every protocol."""
+    from ganbench.data import DatasetRequest
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for protocol, name in ((2, "test_batch"),):
+        data = np.arange(2 * 3072, dtype=np.uint64).astype(np.uint8).reshape(2, 3072)
+        (folder / name).write_bytes(pickle.dumps({"data": data, "labels": [3, 7], "batch_label": "x"}, protocol))
+    ds = registry.dataset("cifar10").load(DatasetRequest("cifar10", "test", tmp_path, download=False))
+    assert ds.labels.tolist() == [3, 7] and ds.images.shape == (2, 3, 32, 32)
+    assert ds.images.flatten()[:5].tolist() == [0, 1, 2, 3, 4]
+
+
+# -- permissions, --fresh, changed data ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_files_written_honour_the_umask(tmp_path, umask, mode):
+    from ganbench.store import save_torch, write_text
+
+    old = os.umask(umask)
+    try:
+        write_json(tmp_path / "a" / "run.json", {"ok": 1})
+        write_text(tmp_path / "leaderboard.md", "x")
+        save_torch(tmp_path / "c.pt", {"w": 1})
+    finally:
+        os.umask(old)
+    for name in ("a/run.json", "leaderboard.md", "c.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+
+
+class _Interrupt:
+    """A listener that stops the invocation as a Ctrl-C would, before the first new checkpoint."""
+
+    @hookimpl
+    def ganbench_run_started(self, run):
+        raise KeyboardInterrupt
+
+
+def _invocation(results, fresh=False, dataset="digits", batch=64):
+    from ganbench.budget import Budget
+    from ganbench.model import TrainSettings
+    from ganbench.runner import Invocation
+
+    return Invocation(plugins=("vanilla",), dataset=dataset, budget=Budget.parse("2steps"), results=results,
+                      device="cpu", settings=TrainSettings(batch_size=batch), fresh=fresh)
+
+
+def test_an_interrupted_fresh_run_never_brings_the_old_result_back(tmp_path):
+    from ganbench.plugins import PluginInfo, build_registry
+    from ganbench.runner import execute
+
+    [first] = execute(build_registry(disabled=["progress"]), _invocation(tmp_path))
+    assert first.status == "completed"
+    interrupting = build_registry(disabled=["progress"], extra=[(PluginInfo("stop", "x", "test", "0"), _Interrupt())])
+    with pytest.raises(KeyboardInterrupt):
+        execute(interrupting, _invocation(tmp_path, fresh=True))
+    run_dir = tmp_path / "runs" / first.run_id
+    assert not (run_dir / "checkpoint.pt").exists()
+    [again] = execute(build_registry(disabled=["progress"]), _invocation(tmp_path))
+    assert again.status == "completed" and again.resumed_from_step is None  # trained anew, not the old weights
+    assert again.started_at >= first.finished_at
+
+
+def test_a_changed_image_folder_is_a_new_run(tmp_path):
+    from ganbench.plugins import build_registry
+    from ganbench.runner import execute
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("L", (8, 8), 30 * i).save(folder / f"{i}.png")
+    registry = build_registry(disabled=["progress"])
+    [before] = execute(registry, _invocation(tmp_path / "r", dataset=f"imagefolder:{folder}", batch=4))
+    for i in range(8, 40):
+        Image.new("L", (8, 8), i).save(folder / f"{i}.png")
+    [after] = execute(registry, _invocation(tmp_path / "r", dataset=f"imagefolder:{folder}", batch=4))
+    assert before.status == after.status == "completed"
+    assert after.run_id != before.run_id and after.config_hash != before.config_hash
+    config = json.loads((tmp_path / "r" / "runs" / after.run_id / "config.json").read_text())
+    assert len(config["data_fingerprint"]) == 16
+    assert str(tmp_path) not in after.run_id and "imagefolder_faces" in after.run_id
+
+
+def test_an_image_folders_label_is_its_content_and_short_name(tmp_path, registry):
+    from ganbench.data import DatasetRequest
+    from ganbench_builtin.extractors.lenet import extractor_name
+
+    labelled = []
+    for parent in ("here", "there/deeper"):
+        folder = tmp_path / parent / "digits"
+        for cls in ("a", "b"):
+            (folder / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.new("L", (8, 8), 40 * i + (cls == "b") * 100).save(folder / cls / f"{i}.png")
+        labelled.append(registry.dataset("imagefolder").load(
+            DatasetRequest("imagefolder", str(folder), tmp_path, resolution=None)))
+    names = {extractor_name(ds) for ds in labelled}
+    assert len(names) == 1 and str(tmp_path).strip("/").split("/")[0] not in names.pop()
+    assert labelled[0].meta["fingerprint"] == labelled[1].meta["fingerprint"]
+
+
+def test_16_bit_png_and_float_tiff_keep_their_scale(tmp_path, registry):
+    from ganbench.data import DatasetRequest
+
+    ramp = np.linspace(0, 1, 64).reshape(8, 8)
+    Image.fromarray((ramp * 65535).round().astype(np.uint16)).save(tmp_path / "deep.png")
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "float.tif")
+    ds = registry.dataset("imagefolder").load(DatasetRequest("imagefolder", str(tmp_path), tmp_path))
+    expected = (ramp * 255).round()
+    for image in ds.images:
+        assert np.abs(image[0].numpy().astype(float) - expected).max() <= 1
+        assert len(np.unique(image.numpy())) > 50  # a gradient, not a {0, 255} mask
