@@ -252,11 +252,23 @@ def write_leaderboard(board: pd.DataFrame, results: Path) -> dict[str, Path]:
     """
     root = Path(results)
     paths = {fmt: root / f"leaderboard.{fmt}" for fmt in EXPORTS}
+    board = _encodable(board)
     write_text(paths["csv"], board.to_csv(index=False))
     write_text(paths["md"], markdown_table(board))
     write_text(paths["json"], board.to_json(orient="records", indent=2) + "\n")
     write_text(paths["html"], html_page(board))
     return paths
+
+
+def _encodable(board: pd.DataFrame) -> pd.DataFrame:
+    """Text that UTF-8 can hold: a folder name that is not valid UTF-8 reaches Python as lone surrogates,
+    which every encoder refuses; they become ``\\udcXX`` escapes (the bytes stay recoverable)."""
+    def fix(value: object) -> object:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
+
+    out = board.map(fix)
+    out.attrs = dict(board.attrs)
+    return out
 
 
 def markdown_table(board: pd.DataFrame) -> str:

@@ -541,3 +541,123 @@ def test_16_bit_png_and_float_tiff_keep_their_scale(tmp_path, registry):
     for image in ds.images:
         assert np.abs(image[0].numpy().astype(float) - expected).max() <= 1
         assert len(np.unique(image.numpy())) > 50  # a gradient, not a {0, 255} mask
+
+
+# -- disks, caches, checkpoints -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a small tmpfs (``mount`` options) under tmp_path; skip, saying why, where the test cannot."""
+    import shutil
+    import subprocess
+
+    mounted = []
+
+    def mount(options):
+        target = tmp_path / f"mnt{len(mounted)}"
+        target.mkdir()
+        if not shutil.which("mount") or os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root (or CAP_SYS_ADMIN) and the mount command")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in mounted:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_real_full_disk_says_to_free_space(tmpfs, capsys):
+    disk = tmpfs("size=512k")
+    code = main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--results", str(disk / "r")])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and "Traceback" not in err
+    assert "No space left on device" in err and "free space and rerun" in err
+    assert "inline_container" not in err and "unexpected pos" not in err
+    assert not list(disk.rglob("*.tmp"))
+
+
+def test_a_read_only_results_directory_fails_before_training(tmpfs, capsys):
+    read_only = tmpfs("ro,size=64k")
+    code = main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--results", str(read_only)])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "Cannot write results" in message and "Read-only file system" in message
+
+
+def test_report_and_baseline_into_a_read_only_directory(tmpfs, tmp_path, capsys):
+    read_only = tmpfs("ro,size=64k")
+    root = _good_results(tmp_path, seeds=(0,))
+    assert main(["report", str(root), "--out", str(read_only / "report.html")]) == 2
+    assert "Read-only file system" in capsys.readouterr().err
+    assert main(["baseline", "--results", str(root), "--out", str(read_only / "b.json")]) == 2
+    assert "Read-only file system" in capsys.readouterr().err
+
+
+def test_a_corrupt_cached_extractor_is_named_and_rebuilt(tmp_path, tiny_dataset):
+    from ganbench_builtin.extractors import lenet
+
+    name, path = lenet.prepare(tiny_dataset, tmp_path)
+    path.write_bytes(path.read_bytes()[:100])  # truncated, as a full disk or a killed copy leaves it
+    with pytest.warns(UserWarning, match=f"cached extractor {re.escape(str(path))} is corrupt"):
+        again, rebuilt = lenet.prepare(tiny_dataset, tmp_path)
+    assert (again, rebuilt) == (name, path)
+    net, payload = lenet.load(path)  # loadable again
+    assert payload["data_sha256"].startswith(name.rsplit("-", 1)[1])
+
+
+def _finished_run(tmp_path):
+    argv = ["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    return argv, next((tmp_path / "runs").iterdir())
+
+
+def test_a_malformed_checkpoint_gets_a_hint_and_old_tracebacks_go(tmp_path, capsys):
+    from ganbench import checkpoint
+
+    argv, run_dir = _finished_run(tmp_path)
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    for name in ("checkpoint.pt", "checkpoint.prev.pt", "checkpoint.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    checkpoint.save(run_dir, {"counters": {"steps": 1}})  # loads, matches its sidecar, holds no weights
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "not a ganbench checkpoint" in err and "--fresh" in err and "KeyError" not in err
+    (run_dir / "traceback.txt").write_text("Traceback: an old failure\n")
+    assert main([*argv, "--fresh"]) == 0
+    assert not (run_dir / "traceback.txt").exists()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+
+
+def test_names_that_break_encodings_and_mathtext(tmp_path, capsys):
+    """A non-UTF-8 folder name and ``$…$`` in a path: the run, the leaderboard and the report all work."""
+    for raw in (b"caf\xe9", b"$\\alpha_{$x"):
+        folder = tmp_path / os.fsdecode(raw)
+        for cls in ("a", "b"):
+            (folder / cls).mkdir(parents=True)
+            for i in range(4):
+                Image.new("L", (8, 8), 50 * i + 20 * (cls == "b")).save(folder / cls / f"{i}.png")
+        results = tmp_path / f"results-{raw.hex()}"
+        assert main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=",
+                     "--batch-size", "4", "--dataset", f"imagefolder:{folder}", "--results", str(results)]) == 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "could not draw" not in err, err
+        assert main(["leaderboard", str(results)]) == 0
+        assert "\\udce9" in (results / "leaderboard.csv").read_text(encoding="utf-8") or b"$" in raw
+        assert (results / "report.html").is_file()
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path):
+    import subprocess
+    import sys
+
+    root = _good_results(tmp_path)  # two seeds: the leaderboard prints "mean ± std"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "ganbench.cli", "leaderboard", str(root)], capture_output=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert b"\\xb1" in done.stdout and b"Traceback" not in done.stderr
