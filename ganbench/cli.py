@@ -8,6 +8,7 @@ when any run did not complete, so CI notices a diverged or failed run.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -267,14 +268,28 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
     )
 
 
+#: Seeds go into torch generators with arithmetic on them (``BatchStream``); keep them well inside 64 bits.
+MAX_SEED = 2**32
+#: A learning rate above this is a typo (1e300), not an experiment; NaN and infinity are never one.
+MAX_LR = 10.0
+
+
+def check_run_numbers(args: argparse.Namespace) -> None:
+    """Refuse numbers that pass argparse but would fail every run with a raw torch error."""
+    if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
+        raise UsageError(f"--lr must be positive, got {args.lr}." if math.isfinite(args.lr) and args.lr <= 0 else
+                         f"--lr must be a finite number in (0, {MAX_LR:g}], got {args.lr}.")
+    if not 0 <= args.seed or args.seed + args.seeds > MAX_SEED:
+        raise UsageError(f"--seed must lie in 0..{MAX_SEED - args.seeds} (with --seeds {args.seeds}), got {args.seed}.")
+
+
 def cmd_run(args: argparse.Namespace, registry) -> int:
     from .runner import execute
 
     inv = invocation_from_args(args)
     if args.resume and args.fresh:
         raise UsageError("--resume and --fresh contradict each other; choose one.")
-    if args.lr is not None and args.lr <= 0:
-        raise UsageError(f"--lr must be positive, got {args.lr}.")
+    check_run_numbers(args)
     records = execute(registry, inv)
     print()
     _print_board(inv.results, args.rank_by)
@@ -333,6 +348,12 @@ def cmd_check(args: argparse.Namespace, registry) -> int:
     from .leaderboard import compile_leaderboard, load_records
 
     baseline = gate.read_baseline(Path(args.baseline))  # a bad baseline fails before any training
+    if not args.suite and not args.results:  # an empty scratch directory would "regress" every row
+        suite = baseline.get("suite") or "SUITE"
+        raise UsageError(
+            f"check needs results to compare with the baseline {args.baseline} (suite {suite!r}): give "
+            f"--suite benchmarks/{suite}.toml to run the suite now, or --results DIR with runs of it already done."
+        )
     with tempfile.TemporaryDirectory(prefix="ganbench-check-") as scratch:
         results = Path(args.results or scratch)
         if args.suite:
@@ -345,9 +366,20 @@ def cmd_check(args: argparse.Namespace, registry) -> int:
         report = gate.check(board, baseline, throughput_ratio=args.throughput_ratio,
                             check_throughput=not args.no_throughput)
     print(f"\nregression check of {results} against {args.baseline} (suite {baseline.get('suite')!r}, "
-          f"baseline made {baseline.get('created_at')} on {', '.join(baseline.get('device', []))})")
+          f"baseline made {baseline.get('created_at')} on {', '.join(map(str, baseline.get('device', [])))})")
     print(report.text())
     return EXIT_RUNS_FAILED if report.failed else EXIT_OK
+
+
+def _tolerant_streams() -> None:
+    """Print '±' and non-UTF-8 names as escapes where the terminal's encoding (PYTHONIOENCODING=ascii) lacks them."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot change its error handler keeps its own
+                pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -364,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+    _tolerant_streams()
     try:
         if args.command == "leaderboard":  # reads records only: no plugin needs loading
             _print_board(Path(args.results), args.rank_by)

@@ -91,8 +91,7 @@ class ImageDataset:
         """The same dataset at another square resolution (area-averaged down, bilinear up)."""
         if resolution == self.resolution:
             return self
-        if resolution < 4:
-            raise UsageError(f"Resolution {resolution} is too small; use at least 4 pixels.")
+        check_image_limits(self.name, len(self), self.channels, resolution)
         return ImageDataset(
             name=self.name,
             images=resize_uint8(self.images, resolution),
@@ -103,6 +102,43 @@ class ImageDataset:
             split=self.split,
             meta={**self.meta, "resized_from": self.resolution},
         )
+
+
+#: The smallest square side any family can train at (a DCGAN halves the side at least twice).
+MIN_RESOLUTION = 4
+
+
+def check_image_limits(name: str, count: int, channels: int, resolution: int) -> None:
+    """Refuse, before anything is resized or trained, images no family can use or memory cannot hold.
+
+    A 1x1 or 3x3 image breaks some families with an ``IndexError`` and lets
+    others "complete" on nothing; a resolution too large for the machine
+    would be found out only when the allocation fails, minutes later.
+    """
+    if resolution < MIN_RESOLUTION:
+        raise UsageError(
+            f"The dataset {name!r} would be {resolution}x{resolution} pixels; ganbench needs at least "
+            f"{MIN_RESOLUTION}x{MIN_RESOLUTION}. Pass --resolution {MIN_RESOLUTION} or more."
+        )
+    needed = count * channels * resolution * resolution * 9  # uint8 images plus two float copies while resizing
+    available = _available_memory()
+    if available and needed > available:
+        raise UsageError(
+            f"The dataset {name!r} at {resolution}x{resolution} would need about {needed / 2**30:.1f} GiB of memory "
+            f"({count:,} images x {channels} channels), more than the {available / 2**30:.1f} GiB available. "
+            "Choose a smaller --resolution or a smaller dataset."
+        )
+
+
+def _available_memory() -> int:
+    """Bytes the kernel says a new allocation can get without swapping; 0 when unknown (then unchecked)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:

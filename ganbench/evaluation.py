@@ -51,6 +51,7 @@ from .data import ImageDataset
 from .errors import GanbenchError
 from .model import GanModel
 from .specs import MetricSpec
+from .store import check_writable
 
 Evaluator = Callable[[float, Counters], dict[str, float]]
 
@@ -177,8 +178,11 @@ def _check_scores(spec: MetricSpec, scores: Any) -> dict[str, float]:
 def preflight(specs: list[MetricSpec], dataset: ImageDataset, options: EvalOptions, device: torch.device) -> None:
     """Run every metric's ``prepare`` once before any run trains, so a missing weights file or an
     unknown extractor stops the invocation with its message instead of failing every run."""
+    cache_dir = resolve_cache_dir(options)
+    check_writable(cache_dir, "the scoring cache (extractors, reference statistics)",
+                   f"Point {CACHE_ENV} (or XDG_CACHE_HOME) at a writable directory.")
     ctx = MetricContext(None, dataset, options, torch.device(device), 0,  # type: ignore[arg-type]
-                        tuple(spec.name for spec in specs), resolve_cache_dir(options))
+                        tuple(spec.name for spec in specs), cache_dir)
     for spec in specs:
         if spec.prepare is not None:
             spec.prepare(ctx)

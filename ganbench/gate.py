@@ -127,21 +127,44 @@ def make_baseline(board: pd.DataFrame, suite: str, *, k: float = DEFAULT_K, rel_
 
 def write_baseline(baseline: dict[str, Any], path: Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, baseline)
+    write_json(path, baseline)  # creates the folder, and turns an OSError into a message
     return path
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
+    """The baseline document; a usage error (exit 2, never 1: that means a regression) when it is not one."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise UsageError(f"The baseline {path} does not exist; write one with `ganbench baseline --results DIR --out {path}`.") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise UsageError(f"Cannot read the baseline {path}: {exc}.") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("rows"), list):
         raise UsageError(f"{path} is not a ganbench baseline (expected \"format\": \"{FORMAT}\" and a list of rows).")
+    for i, row in enumerate(data["rows"]):
+        problem = _row_problem(row)
+        if problem:
+            raise UsageError(f"The baseline {path} is malformed: row {i + 1} {problem}. Write it again with "
+                             f"`ganbench baseline --results DIR --out {path}`.")
     return data
+
+
+def _row_problem(row: Any) -> str:
+    """What is wrong with one baseline row, or '' (only what :func:`check` relies on)."""
+    if not isinstance(row, dict):
+        return "is not an object"
+    missing = [g for g in GROUP if not isinstance(row.get(g), str)]
+    if missing:
+        return f"has no {', '.join(missing)}"
+    if not isinstance(row.get("scores", {}), dict) or not isinstance(row.get("throughput", {}), dict):
+        return "has 'scores' or 'throughput' that is not an object"
+    if any(row["throughput"].get(k) is not None and _num(row["throughput"][k]) is None
+           for k in ("img_per_s", "min_ratio") if "throughput" in row):
+        return "has a throughput that is not a number"
+    for name, ref in row.get("scores", {}).items():
+        if not isinstance(ref, dict) or _num(ref.get("mean")) is None or _num(ref.get("tolerance")) is None:
+            return f"score {name!r} has no finite 'mean' and 'tolerance'"
+    return ""
 
 
 @dataclass

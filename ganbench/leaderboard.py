@@ -9,14 +9,14 @@ lucky seed.
 from __future__ import annotations
 
 import html
-import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import UsageError
-from .records import COMPLETED, RunRecord, fraction_label
+from .records import COMPLETED, RecordError, RunRecord, fraction_label
 from .stats import intervals_overlap, summarize
 from .store import write_text
 
@@ -45,8 +45,8 @@ def load_records(results: Path) -> list[RunRecord]:
     for path in paths:
         try:
             records.append(RunRecord.read(path))
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            print(f"warning: skipped unreadable run record {path}: {exc}")
+        except RecordError as exc:
+            print(f"warning: skipped unreadable run record {exc}", file=sys.stderr)
     return records
 
 
@@ -279,11 +279,40 @@ def write_leaderboard(board: pd.DataFrame, results: Path) -> dict[str, Path]:
     """
     root = Path(results)
     paths = {fmt: root / f"leaderboard.{fmt}" for fmt in EXPORTS}
+    board = _encodable(board)
     write_text(paths["csv"], board.to_csv(index=False))
-    write_text(paths["md"], display_frame(board).to_markdown(index=False) + "\n")
+    write_text(paths["md"], markdown_table(board))
     write_text(paths["json"], board.to_json(orient="records", indent=2) + "\n")
     write_text(paths["html"], html_page(board))
     return paths
+
+
+def _encodable(board: pd.DataFrame) -> pd.DataFrame:
+    """Text that UTF-8 can hold: a folder name that is not valid UTF-8 reaches Python as lone surrogates,
+    which every encoder refuses; they become ``\\udcXX`` escapes (the bytes stay recoverable)."""
+    def fix(value: object) -> object:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
+
+    out = board.map(fix)
+    out.attrs = dict(board.attrs)
+    return out
+
+
+def markdown_table(board: pd.DataFrame) -> str:
+    """The display frame as a Markdown table in which names taken from runs (a dataset path) stay text:
+    Markdown renderers pass raw HTML through, so ``<``, ``>`` and ``&`` are escaped, and so are the
+    characters that make links, images, code spans and cell breaks."""
+    shown = display_frame(board)
+    shown.columns = [_md_cell(c) for c in shown.columns]
+    shown = shown.map(lambda v: _md_cell(v) if isinstance(v, str) else v)
+    return shown.to_markdown(index=False) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    out = html.escape(str(text), quote=False)
+    for char in "|`[]":  # cell splits, code spans, links and images
+        out = out.replace(char, "\\" + char)
+    return out
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}

@@ -27,14 +27,16 @@ report (:mod:`ganbench.report`) embeds them.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -354,6 +356,17 @@ def render_quality(run: RunData) -> bytes | None:
     return _png(fig)
 
 
+def _plain_text(render: Callable[..., dict[str, bytes]]) -> Callable[..., dict[str, bytes]]:
+    """Draw with every label as plain text: names come from runs (a folder called ``$x_{$``), and
+    matplotlib would parse text between dollar signs as mathtext and fail on it."""
+    @functools.wraps(render)
+    def plain(*args: Any, **kwargs: Any) -> dict[str, bytes]:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return render(*args, **kwargs)
+    return plain
+
+
+@_plain_text
 def render_run(run_dir: Path) -> dict[str, bytes]:
     """PNG bytes of a run's figures by file name; figures without data are left out."""
     run = load_run(run_dir)
@@ -541,6 +554,7 @@ def render_samples(runs: Sequence[RunData]) -> bytes | None:
     return _png(fig)
 
 
+@_plain_text
 def render_invocation(run_dirs: Sequence[Path]) -> dict[str, bytes]:
     """PNG bytes of the combined figures by file name; figures without data are left out."""
     runs = [load_run(d) for d in run_dirs]

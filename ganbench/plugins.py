@@ -127,7 +127,10 @@ class Registry:
         hint = ""
         if self.broken:
             hint = "Some plugins failed to load (see `ganbench plugins`)."
-        raise UnknownNameError(kind, name, table, hint)
+        if self.disabled:  # the name may be one a disabled plugin registers
+            hint += (f" Disabled by --no-plugin or {DISABLE_ENV}: {', '.join(sorted(self.disabled))}; "
+                     f"{name!r} may come from one of them (enable it again to use it).")
+        raise UnknownNameError(kind, name, table, hint.strip())
 
     def model(self, name: str) -> ModelSpec:
         return self.get("model", name).spec

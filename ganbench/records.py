@@ -50,6 +50,15 @@ LOCKED = "locked"
 FINAL = (COMPLETED, DIVERGED)
 
 
+def short_dataset_name(dataset: str) -> str:
+    """'imagefolder:/home/me/faces' -> 'imagefolder:faces': a path's last part, never the path itself,
+    in run ids and labels (the same data elsewhere, or on another machine, gets the same name)."""
+    name, sep, argument = dataset.partition(":")
+    if sep and ("/" in argument or "\\" in argument):
+        return f"{name}:{Path(argument.rstrip('/')).name or 'root'}"
+    return dataset
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run; its hash names the run's identity."""
@@ -71,6 +80,8 @@ class RunConfig:
     metrics: tuple[str, ...] = ()
     evaluation: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: Content fingerprint of a dataset that can change under the same name (an image folder); None otherwise.
+    data_fingerprint: str | None = None
 
     @property
     def pair(self) -> str:
@@ -79,7 +90,8 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """Readable and stable: re-running the same command maps to the same directory."""
-        safe_dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.dataset)[:40]
+        safe_dataset = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_"
+                               for c in short_dataset_name(self.dataset))[:40]
         return f"{self.family}-{self.objective}_{safe_dataset}_{self.budget}_s{self.seed}_{self.config_hash[:8]}"
 
     @property
@@ -90,6 +102,8 @@ class RunConfig:
         d = asdict(self)
         d["grid_fractions"] = list(self.grid_fractions)
         d["metrics"] = list(self.metrics)
+        if d["data_fingerprint"] is None:  # datasets without one keep the run ids they had before it existed
+            del d["data_fingerprint"]
         return d
 
 
@@ -143,12 +157,73 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record in ``data``; :class:`RecordError` when it is not one (see :func:`check_record`)."""
+        check_record(data)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read ``run.json``; any unreadable or malformed file raises :class:`RecordError` naming it."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_bytes()))
+        except (OSError, ValueError) as exc:  # RecordError, JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RecordError(f"{path}: {exc}") from exc
+
+
+class RecordError(ValueError):
+    """A ``run.json`` that is not a run record: readers skip it with a warning instead of crashing."""
+
+
+#: Fields whose type the readers (leaderboard, report, gate) rely on.
+_DICT_FIELDS = ("losses", "scores", "scores_at")
+
+
+def check_record(data: Any) -> None:
+    """Refuse what would crash a reader later: a non-object, missing identity, wrongly typed fields.
+
+    A results directory may hold files damaged by hand, by a full disk or by
+    someone else; every command must keep working and name the file instead.
+    """
+    if not isinstance(data, dict):
+        raise RecordError(f"a run record is a JSON object, this is {type(data).__name__}")
+    for key in ("run_id", "family", "objective", "dataset", "budget"):
+        if not isinstance(data.get(key), str):
+            raise RecordError(f"{key!r} is missing or not a string")
+    if not isinstance(data.get("seed"), int) or isinstance(data.get("seed"), bool):
+        raise RecordError("'seed' is missing or not a whole number")
+    if not isinstance(data.get("status", RUNNING), str):
+        raise RecordError("'status' is not a string")
+    for key in _DICT_FIELDS:
+        if not isinstance(data.get(key, {}), dict):
+            raise RecordError(f"{key!r} is a {type(data[key]).__name__}, not an object")
+    for key in ("losses", "scores"):
+        _check_numbers(key, data.get(key, {}))
+    for label, scores in data.get("scores_at", {}).items():
+        if not isinstance(scores, dict):
+            raise RecordError(f"'scores_at' entry {label!r} is not an object")
+        _check_numbers(f"scores_at[{label!r}]", scores)
+    for key in ("steps", "images", "train_seconds", "eval_seconds", "images_per_second",
+                "params_generator", "params_discriminator"):
+        _check_number(key, data.get(key, 0))
+    best = data.get("best")
+    if best is not None:
+        if not isinstance(best, dict) or not isinstance(best.get("scores", None), dict):
+            raise RecordError("'best' is not an object with 'fraction' and 'scores'")
+        _check_number("best fraction", best.get("fraction"))
+        _check_numbers("best scores", best["scores"])
+
+
+def _check_numbers(where: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        _check_number(f"{where}[{key!r}]", value, allow_none=True)
+
+
+def _check_number(where: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"{where} is {value!r}, not a number")
 
 
 @dataclass(frozen=True)

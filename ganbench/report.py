@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,8 +30,8 @@ from .diversity import COLLAPSE_RULE
 from .errors import UsageError
 from .leaderboard import compile_leaderboard, display_frame
 from .plots import M_GLOBAL_CAPTION, final_grid, logs_m_global, render_invocation, render_run
-from .records import RunRecord, fraction_label
-from .store import read_json, write_text
+from .records import RecordError, RunRecord, fraction_label
+from .store import check_writable, read_json, write_text
 
 RUN_MARKERS = ("run.json", "config.json", "curves.csv")
 PROVENANCE_KEYS = ("ganbench", "torch", "torchvision", "torch_fidelity", "python", "cuda", "device", "device_name",
@@ -62,13 +63,29 @@ def _img(png: bytes | None, alt: str, cls: str = "plot") -> str:
     return f'<img class="{cls}" alt="{esc(alt)}" src="{_data_uri(png)}">'
 
 
-def _read_bytes(path: Path | None) -> bytes | None:
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _read_bytes(path: Path | None, run_dir: Path, png: bool = True) -> bytes | None:
+    """The bytes of a file the report may embed, else None.
+
+    A run directory may be shared or planted: only a regular file (not a
+    symbolic link) that resolves inside ``run_dir`` is read, and an image must
+    really be a PNG. Otherwise a link to a secret would be mailed around inside
+    the report.
+    """
     if path is None:
         return None
+    path = Path(path)
     try:
-        return Path(path).read_bytes()
+        if path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(Path(run_dir).resolve()):
+            return None
+        data = path.read_bytes()
     except OSError:
         return None
+    if png and not data.startswith(PNG_SIGNATURE):
+        return None
+    return data
 
 
 def _run_figures(run_dir: Path) -> dict[str, bytes]:
@@ -77,7 +94,7 @@ def _run_figures(run_dir: Path) -> dict[str, bytes]:
     newest = max((p.stat().st_mtime for p in inputs if p.is_file()), default=0.0)
     existing = {n: run_dir / "plots" / n for n in RUN_PLOTS if (run_dir / "plots" / n).is_file()}
     if existing and all(p.stat().st_mtime >= newest for p in existing.values()):
-        loaded = {n: _read_bytes(p) for n, p in existing.items()}
+        loaded = {n: _read_bytes(p, run_dir) for n, p in existing.items()}
         if all(loaded.values()):
             return {n: b for n, b in loaded.items() if b}
     return render_run(run_dir)
@@ -175,7 +192,7 @@ def _sample_strip(run_dir: Path) -> str:
     paths = sorted(samples.glob("frac*.png")) + ([samples / "final.png"] if (samples / "final.png").is_file() else [])
     figures = []
     for p in paths:
-        data = _read_bytes(p)
+        data = _read_bytes(p, run_dir)
         if data:
             figures.append(f'<figure>{_img(data, f"samples {p.stem}", "grid")}<figcaption>{esc(_grid_caption(p))}'
                            "</figcaption></figure>")
@@ -185,7 +202,8 @@ def _sample_strip(run_dir: Path) -> str:
 
 
 def _run_section(index: int, run_dir: Path, record: RunRecord | None) -> str:
-    data = record.as_dict() if record else (read_json(run_dir / "config.json") or {})
+    config = read_json(run_dir / "config.json")
+    data = record.as_dict() if record else (config if isinstance(config, dict) else {})
     status = record.status if record else "unknown (no run.json)"
     title = f"{data.get('family', '?')}:{data.get('objective', '?')} seed {data.get('seed', '?')}"
     counters = [
@@ -220,9 +238,9 @@ def _run_section(index: int, run_dir: Path, record: RunRecord | None) -> str:
     if not figures:
         parts.append('<p class="muted">No curves or scores recorded.</p>')
     parts.append("<h4>sample grids (fixed latent batch)</h4>" + _sample_strip(run_dir))
-    tb = run_dir / "traceback.txt"
-    if tb.is_file():
-        text = tb.read_text(errors="replace")[-6000:]
+    tb = _read_bytes(run_dir / "traceback.txt", run_dir, png=False)
+    if tb:
+        text = tb.decode("utf-8", errors="replace")[-6000:]
         parts.append(f"<details><summary>traceback</summary><pre>{esc(text)}</pre></details>")
     parts.append("</section>")
     return "\n".join(parts)
@@ -232,7 +250,7 @@ def _final_gallery(run_dirs: Sequence[Path], records: dict[Path, RunRecord]) -> 
     figures = []
     for i, d in enumerate(run_dirs):
         path, note = final_grid(d)
-        data = _read_bytes(path)
+        data = _read_bytes(path, d)
         r = records.get(d)
         label = f"{r.family}:{r.objective} s{r.seed}" if r else d.name
         status = r.status if r else "unknown"
@@ -287,8 +305,8 @@ def render_report(results_dir: Path, combined: dict[str, bytes] | None = None) -
         if (d / "run.json").is_file():
             try:
                 by_dir[d] = RunRecord.read(d / "run.json")
-            except (OSError, ValueError, TypeError):
-                pass
+            except RecordError as exc:
+                print(f"warning: skipped unreadable run record {exc}", file=sys.stderr)
     statuses = Counter(by_dir[d].status if d in by_dir else "unknown" for d in run_dirs)
     summary = ", ".join(f"{n} {esc(s)}" for s, n in statuses.most_common())
     records = [by_dir[d] for d in run_dirs if d in by_dir]
@@ -334,6 +352,7 @@ def write_report(results_dir: Path, out: Path | None = None, combined: dict[str,
     """Write the self-contained HTML report (default ``results_dir/report.html``); return its path."""
     results_dir = Path(results_dir)
     path = Path(out) if out is not None else results_dir / "report.html"
+    check_writable(path.parent, "the report", "Choose another place with --out FILE.")  # before drawing anything
     write_text(path, render_report(results_dir, combined))
     return path
 

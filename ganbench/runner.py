@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import torch
 
 from . import __version__
 from .budget import Budget
-from .data import BatchStream, DatasetRequest, ImageDataset
+from .data import BatchStream, DatasetRequest, ImageDataset, check_image_limits
 from .environment import capture, device_name
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
 from .errors import GanbenchError, UsageError
@@ -36,6 +36,7 @@ from .selection import (
 from .diversity import judge
 from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
+from . import store
 from .store import write_json, write_text
 
 
@@ -188,16 +189,36 @@ def load_dataset(registry: Registry, inv: Invocation) -> ImageDataset:
         raise GanbenchError(f"The dataset plugin {name!r} returned {type(dataset).__name__}, not an ImageDataset.")
     if request.resolution:
         dataset = dataset.resized(request.resolution)
+    check_image_limits(dataset.name, len(dataset), dataset.channels, dataset.resolution)
     return dataset
 
 
 def check_requirements(planned: list[PlannedRun], dataset: ImageDataset) -> None:
+    """What the runs need of the data (labels, enough images for a batch), checked before any of them trains."""
     for run in planned:
         if run.model.requires_labels and dataset.labels is None:
             raise UsageError(
                 f"The family {run.model.name!r} needs class labels, but the dataset {dataset.name!r} has none. "
                 "Pick a labelled dataset (digits, mnist, cifar10, or an imagefolder with one sub-folder per class)."
             )
+    batch = max((run.config.batch_size for run in planned), default=0)
+    if batch > len(dataset):  # a smaller batch than the config records would make it lie
+        raise UsageError(
+            f"--batch-size {batch} is larger than the dataset {dataset.name!r}, which holds "
+            f"{len(dataset):,} images. Use --batch-size {len(dataset)} or less."
+        )
+
+
+def with_data_fingerprint(run: PlannedRun, dataset: ImageDataset) -> PlannedRun:
+    """The run with the dataset's content fingerprint in its identity, when the dataset plugin gives one.
+
+    A folder of the user's images can change under the same name; a finished
+    run on the old content must not be taken for a run on the new one.
+    """
+    fingerprint = dataset.meta.get("fingerprint")
+    if not fingerprint:
+        return run
+    return replace(run, config=replace(run.config, data_fingerprint=str(fingerprint)))
 
 
 def _now() -> str:
@@ -206,17 +227,7 @@ def _now() -> str:
 
 def check_writable(results: Path) -> None:
     """Fail before training, not after, when results cannot be written."""
-    runs = Path(results) / "runs"
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-        probe = runs / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"Cannot write results to {results}: {exc.strerror or exc}. "
-            "Choose a writable directory with --results DIR."
-        ) from exc
+    store.check_writable(Path(results) / "runs", "results", "Choose a writable directory with --results DIR.")
 
 
 def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
@@ -225,6 +236,7 @@ def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
     check_writable(inv.results)
     dataset = load_dataset(registry, inv)
     check_requirements(planned, dataset)
+    planned = [with_data_fingerprint(run, dataset) for run in planned]
     device = resolve_device(inv.device)
     if inv.evaluation.metrics:
         preflight([registry.metric(m) for m in inv.evaluation.metrics], dataset, inv.evaluation, device)
@@ -286,6 +298,10 @@ def _train_locked(
     directory: Path,
 ) -> RunRecord:
     config = run.config
+    if inv.fresh:  # gone before anything else is written: an interrupted --fresh must not resume the old weights
+        for name in FRESH_DISCARDS:
+            (directory / name).unlink(missing_ok=True)
+    (directory / "traceback.txt").unlink(missing_ok=True)  # an old failure's traceback must not outlive it
     write_json(directory / "config.json", config.as_dict())
     write_json(directory / "environment.json", environment)
     info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind)
@@ -298,7 +314,7 @@ def _train_locked(
     registry.hook.ganbench_run_started(run=info)
     loop: TrainingLoop | None = None
     try:
-        resume = None if inv.fresh else checkpoint.load_latest(directory)
+        resume = None if inv.fresh else _resumable(checkpoint.load_latest(directory), directory)
         torch.manual_seed(config.seed)
         settings = TrainSettings(
             batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
@@ -364,6 +380,25 @@ def _relative_throughput(model: GanModel, dataset: ImageDataset, config: RunConf
               file=sys.stderr)
         return None
     return None if value is None else round(value, 4)
+
+
+#: What ``--fresh`` deletes before training: every file a later resume or report could take for this attempt's.
+FRESH_DISCARDS = (checkpoint.CURRENT, checkpoint.PREVIOUS, checkpoint.SIDECAR, "scores.json", BEST_INFO, BEST_WEIGHTS)
+#: Keys every ganbench checkpoint holds (see ``TrainingLoop.state_dict``).
+CHECKPOINT_KEYS = ("networks", "optimizers", "extra", "counters", "stream", "rows", "evaluations", "pending", "rng")
+
+
+def _resumable(state: Any, directory: Path) -> dict | None:
+    """A checkpoint that loads but lacks what the loop restores gets a hint instead of a ``KeyError``."""
+    if state is None:
+        return None
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else list(CHECKPOINT_KEYS)
+    if missing:
+        raise checkpoint.CheckpointError(
+            f"{directory / checkpoint.CURRENT} loads but is not a ganbench checkpoint (no {', '.join(missing)}). "
+            "Rerun with --fresh to train the run again from scratch, or delete that run directory."
+        )
+    return state
 
 
 def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: TrainingLoop | None, directory: Path) -> None:

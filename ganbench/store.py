@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import torch
 
-from .errors import GanbenchError
+from .errors import GanbenchError, UsageError
 
 
 @contextlib.contextmanager
@@ -47,9 +47,11 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = ""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, _umask_mode())  # mkstemp makes 0600; results are shared like any file `open` would write
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -58,19 +60,44 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     except OSError as exc:
         _discard(tmp)
         raise GanbenchError(
-            f"Could not write {path}: {exc.strerror or exc}. Check that the results directory is writable "
-            "and has free space (choose another with --results DIR); files written before are intact."
+            f"Could not write {path}: {exc.strerror or exc}. Check that {path.parent} is a writable directory "
+            "with free space (free space and rerun, or choose another place); files written before are intact."
         ) from exc
     except BaseException:
         _discard(tmp)
         raise
 
 
+def _umask_mode() -> int:
+    """0666 less the process umask: the mode a plain ``open(path, "w")`` would give a new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _discard(tmp: str) -> None:
+    if not tmp:
+        return
     try:
         os.unlink(tmp)
     except OSError:
         pass
+
+
+def check_writable(directory: Path, what: str, remedy: str) -> None:
+    """Fail now, with ``remedy``, when files cannot be created in ``directory`` (created if missing).
+
+    Called before anything expensive: a results folder or a cache found
+    unwritable only after training has cost the training.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"Cannot write {what} to {directory}: {exc.strerror or exc}. {remedy}") from exc
 
 
 def read_json(path: Path) -> Any:
@@ -86,7 +113,8 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+    """UTF-8; a name that is not valid Unicode (a non-UTF-8 folder name) is kept as ``\\xNN`` escapes."""
+    write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -117,4 +145,8 @@ def write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def save_torch(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda fh: torch.save(obj, fh))
+    """Serialised in memory first: torch's own writer reports a full disk as an opaque RuntimeError,
+    a plain write as ``OSError(ENOSPC)``, which becomes the message that says to free space."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getbuffer())

@@ -19,6 +19,7 @@ import gzip
 import pickle
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -126,9 +127,8 @@ def load_cifar10(request: DatasetRequest) -> ImageDataset:
             raise _unavailable("cifar10", [folder / n for n in names], CIFAR_URL, request, f"{type(exc).__name__}: {exc}") from exc
     images, labels = [], []
     for n in names:
-        with open(folder / n, "rb") as fh:
-            batch = pickle.load(fh, encoding="latin1")  # the official format is a Python pickle
-        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        batch = read_cifar_batch(folder / n)
+        images.append(batch["data"])
         labels.extend(batch["labels"])
     return ImageDataset(
         name="cifar10",
@@ -139,3 +139,44 @@ def load_cifar10(request: DatasetRequest) -> ImageDataset:
         source=str(folder),
         split=split,
     )
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays, nothing else.
+
+    The official CIFAR-10 batches are Python pickles, and a pickle can name any
+    callable to run while it loads; a planted file in a shared data directory
+    would run code. Only the numpy names an array needs (and the codec that
+    turns a string back into bytes) are resolved;
+    any other global is refused before it is called.
+    """
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy", "ndarray"), ("numpy", "dtype"),
+               ("_codecs", "encode")}  # how Python 3 pickles bytes at protocol 2; it only encodes a string
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it asks to run {module}.{name}, which a data file never needs")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> dict[str, Any]:
+    """One CIFAR-10 batch as {'data': uint8 (N, 3, 32, 32), 'labels': [int]}, read without running code."""
+    try:
+        with open(path, "rb") as fh:
+            batch = _DataOnlyUnpickler(fh, encoding="latin1").load()
+        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = [int(v) for v in batch["labels"]]
+        if len(labels) != len(data) or any(not 0 <= v < 10 for v in labels):
+            raise ValueError(f"{len(data)} images with {len(labels)} labels in 0-9")
+    except (pickle.UnpicklingError, OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError) as exc:
+        raise DatasetUnavailableError(
+            f"Refusing to read {path}: it is not an official CIFAR-10 batch ({exc}). ganbench reads these pickles "
+            "without running any code they name; delete the folder and let ganbench download it again, or copy in "
+            f"the files from {CIFAR_URL}."
+        ) from exc
+    return {"data": data, "labels": labels}
+

@@ -26,7 +26,8 @@ never disturbs the run's random stream.
 Trained weights are cached as ``<cache_dir>/extractors/lenet-<hash16>.pt``,
 keyed by the SHA-256 of the training data (pixels, labels, shape) and the
 recipe. The extractor is registered with torch-fidelity under
-``lenet-<dataset>-<hash8>``, which is also the label of its scores, so scores
+``lenet-<dataset>-<hash8>`` (the dataset's short name: an image folder's last
+part, never its path), which is also the label of its scores, so scores
 from different training data (another dataset, split or resolution) never
 share a name.
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -140,7 +142,10 @@ def prepare(dataset: ImageDataset, cache_dir: Path) -> tuple[str, Path]:
     digest = training_digest(dataset)
     name = extractor_name(dataset, digest)
     path = Path(cache_dir) / "extractors" / f"lenet-{digest[:16]}.pt"
-    if not path.is_file():
+    usable = path.is_file() and _loads(path)
+    if path.is_file() and not usable:
+        warnings.warn(f"the cached extractor {path} is corrupt or not a lenet extractor; training it again", stacklevel=2)
+    if not usable:
         state, config = train(dataset)
         save_torch(path, {"state": state, "config": config, "recipe": dict(RECIPE), "data_sha256": digest,
                           "dataset": dataset.name, "resolution": dataset.resolution})
@@ -148,6 +153,15 @@ def prepare(dataset: ImageDataset, cache_dir: Path) -> tuple[str, Path]:
     if name not in FEATURE_EXTRACTORS_REGISTRY:
         register_feature_extractor(name, LeNetExtractor)
     return name, path
+
+
+def _loads(path: Path) -> bool:
+    """Whether a cached extractor loads as one; a truncated or foreign file is rebuilt, never trusted."""
+    try:
+        load(path)
+    except Exception:  # noqa: BLE001 - any failure means the same: train it again
+        return False
+    return True
 
 
 def load(path: Path) -> tuple[LeNet, dict]:
