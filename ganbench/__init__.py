@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .budget import Budget, Counters
 from .data import DataInfo, DatasetRequest, ImageDataset
 from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
+from .frames import Results, load_results
 from .hookspecs import hookimpl
 from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
 from .objective import LOGIT, RECONSTRUCTION, CriticInputs, Objective
@@ -34,9 +35,11 @@ __all__ = [
     "Objective",
     "ObjectiveSpec",
     "PluginError",
+    "Results",
     "StepContext",
     "TrainSettings",
     "UsageError",
     "__version__",
     "hookimpl",
+    "load_results",
 ]
