@@ -129,6 +129,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                      help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
     run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
+    run.add_argument("--log-to", default="", metavar="TRACKERS",
+                     help="also log every run to these experiment trackers: tensorboard, mlflow, wandb (comma-separated; "
+                     "each needs its extra, e.g. pip install 'ganbench[tensorboard]')")
     run.add_argument("--resume", action="store_true",
                      help="continue unfinished runs from their checkpoints and skip finished ones "
                      "(what re-running a command does anyway; the flag states it)")
@@ -227,6 +230,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
         deterministic=args.deterministic,
+        log_to=_names(args.log_to),
     )
 
 

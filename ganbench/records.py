@@ -149,3 +149,7 @@ class RunInfo:
     directory: Path
     budget_total: float
     budget_kind: str
+    #: Experiment trackers asked for with ``--log-to`` (listener plugins act only when named here).
+    log_to: tuple[str, ...] = ()
+    #: True when the run was asked to start over (``--fresh``), so listeners drop what they kept of an earlier attempt.
+    fresh: bool = False
