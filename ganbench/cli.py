@@ -146,6 +146,36 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
+    sc = sub.add_parser("score", help="score a model ganbench did not train (image folder, .npy/.npz, run directory, "
+                        "module:callable) with the protocol of `ganbench run`",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sc.add_argument("source", help="an image folder, an .npy/.npz of uint8 images, a ganbench run directory, or "
+                    "module:callable returning a torch module (latents in, images in [-1, 1] out)")
+    sc.add_argument("--dataset", default=None,
+                    help="reference dataset, as for `ganbench run` (default for a run directory: the run's own)")
+    sc.add_argument("--split", default=None, help="split of the reference dataset, e.g. test (same as --dataset NAME:SPLIT)")
+    sc.add_argument("--metrics", default=None,
+                    help=f"comma-separated metrics (default: a run directory's own, else {DEFAULT_METRICS})")
+    sc.add_argument("--extractor", default=None, help="feature extractor, as for `ganbench run`")
+    sc.add_argument("--eval-samples", type=_positive_int, default=None,
+                    help="samples scored (default: the metric's protocol count, or a run directory's own)")
+    sc.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
+                    help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
+    sc.add_argument("--checkpoint", choices=("final", "best"), default="final",
+                    help="which weights of a run directory: its final checkpoint or best.pt (--select-best)")
+    sc.add_argument("--latent-dim", type=_positive_int, default=None,
+                    help="latent size of a module:callable generator without a latent_dim attribute")
+    sc.add_argument("--resolution", type=_positive_int, default=None, help="resize the reference dataset to N x N")
+    sc.add_argument("--seed", type=int, default=None, help="sampling seed (default: a run directory's own, else 0)")
+    sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sc.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
+    sc.add_argument("--no-download", action="store_true", help="never download the reference dataset")
+    sc.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    sc.add_argument("--results", default=None,
+                    help="also write a record into this results directory, so the model appears on its leaderboard "
+                    "and report, marked external (needs --name)")
+    sc.add_argument("--name", default=None, help="the model's name on the leaderboard (with --results)")
+
     lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     lb.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="results directory")
@@ -274,6 +304,42 @@ def _write_figures(inv: Invocation, records: Sequence[RunRecord]) -> None:
     print(f"report: {report} (open it in a browser)")
 
 
+def cmd_score(args: argparse.Namespace, registry) -> int:
+    """Score an outside model; print a table or JSON; with --results, add it to that leaderboard as external."""
+    import json
+
+    from .scoring import ScoreRequest, score, write_external
+
+    if (args.results is None) != (args.name is None):
+        raise UsageError("--results and --name go together: the record needs a directory and a name to appear under.")
+    dataset = args.dataset
+    if args.split:
+        if dataset is None or ":" in dataset:
+            raise UsageError("--split needs a --dataset without its own argument, e.g. --dataset mnist --split test.")
+        dataset = f"{dataset}:{args.split}"
+    request = ScoreRequest(
+        source=args.source, dataset=dataset, metrics=_names(args.metrics) if args.metrics is not None else None,
+        evaluation=EvalOptions(
+            metrics=_names(DEFAULT_METRICS), extractor=args.extractor, num_samples=args.eval_samples,
+            inception_weights=Path(args.inception_weights).expanduser() if args.inception_weights else None,
+            cache_dir=DEFAULT_CACHE_DIR,
+        ),
+        checkpoint=args.checkpoint, seed=args.seed, device=args.device, data_dir=Path(args.data_dir).expanduser(),
+        download=not args.no_download, resolution=args.resolution, latent_dim=args.latent_dim,
+    )
+    scored = score(registry, request)
+    if args.json:
+        print(json.dumps(scored.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(f"{scored.source} ({scored.kind}) against {scored.dataset}")
+        print(pd.Series(scored.scores, name="value").to_frame().to_string(float_format=lambda v: f"{v:.6g}"))
+    if args.results:
+        directory = write_external(Path(args.results), args.name, scored, args.device)
+        message = f"recorded as external model {args.name!r} in {directory}; `ganbench leaderboard {args.results}` ranks it"
+        print(message, file=sys.stderr if args.json else sys.stdout)
+    return EXIT_OK
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
     from . import gate
 
@@ -345,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args, registry)
         if args.command == "plugins":
             return cmd_plugins(registry)
+        if args.command == "score":
+            return cmd_score(args, registry)
         return cmd_run(args, registry)
     except GanbenchError as exc:
         if args.debug:
