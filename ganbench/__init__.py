@@ -16,6 +16,7 @@ _EXPORTS = {
     "Budget": "budget", "Counters": "budget",
     "DataInfo": "data", "DatasetRequest": "data", "ImageDataset": "data",
     "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
+    "Results": "frames", "load_results": "frames",
     "hookimpl": "hookspecs",
     "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
     "TrainSettings": "model",
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .budget import Budget, Counters
     from .data import DataInfo, DatasetRequest, ImageDataset
     from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
+    from .frames import Results, load_results
     from .hookspecs import hookimpl
     from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
     from .objective import CriticInputs, Objective
@@ -69,6 +71,7 @@ __all__ = [
     "Objective",
     "ObjectiveSpec",
     "PluginError",
+    "Results",
     "StepContext",
     "TrainSettings",
     "UsageError",
@@ -76,4 +79,5 @@ __all__ = [
     "hookimpl",
     "lazy",
     "lazy_mapping",
+    "load_results",
 ]

@@ -129,6 +129,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                      help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
     run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
+    run.add_argument("--log-to", default="", metavar="TRACKERS",
+                     help="also log every run to these experiment trackers: tensorboard, mlflow, wandb (comma-separated; "
+                     "each needs its extra, e.g. pip install 'ganbench[tensorboard]')")
     run.add_argument("--resume", action="store_true",
                      help="continue unfinished runs from their checkpoints and skip finished ones "
                      "(what re-running a command does anyway; the flag states it)")
@@ -154,6 +157,36 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     prof.add_argument("--resolution", type=_positive_int, default=None, help="resize the dataset to this resolution")
     prof.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
     prof.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
+
+    sc = sub.add_parser("score", help="score a model ganbench did not train (image folder, .npy/.npz, run directory, "
+                        "module:callable) with the protocol of `ganbench run`",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sc.add_argument("source", help="an image folder, an .npy/.npz of uint8 images, a ganbench run directory, or "
+                    "module:callable returning a torch module (latents in, images in [-1, 1] out)")
+    sc.add_argument("--dataset", default=None,
+                    help="reference dataset, as for `ganbench run` (default for a run directory: the run's own)")
+    sc.add_argument("--split", default=None, help="split of the reference dataset, e.g. test (same as --dataset NAME:SPLIT)")
+    sc.add_argument("--metrics", default=None,
+                    help=f"comma-separated metrics (default: a run directory's own, else {DEFAULT_METRICS})")
+    sc.add_argument("--extractor", default=None, help="feature extractor, as for `ganbench run`")
+    sc.add_argument("--eval-samples", type=_positive_int, default=None,
+                    help="samples scored (default: the metric's protocol count, or a run directory's own)")
+    sc.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
+                    help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
+    sc.add_argument("--checkpoint", choices=("final", "best"), default="final",
+                    help="which weights of a run directory: its final checkpoint or best.pt (--select-best)")
+    sc.add_argument("--latent-dim", type=_positive_int, default=None,
+                    help="latent size of a module:callable generator without a latent_dim attribute")
+    sc.add_argument("--resolution", type=_positive_int, default=None, help="resize the reference dataset to N x N")
+    sc.add_argument("--seed", type=int, default=None, help="sampling seed (default: a run directory's own, else 0)")
+    sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sc.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
+    sc.add_argument("--no-download", action="store_true", help="never download the reference dataset")
+    sc.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    sc.add_argument("--results", default=None,
+                    help="also write a record into this results directory, so the model appears on its leaderboard "
+                    "and report, marked external (needs --name)")
+    sc.add_argument("--name", default=None, help="the model's name on the leaderboard (with --results)")
 
     lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -265,6 +298,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
         deterministic=args.deterministic,
+        log_to=_names(args.log_to),
     )
 
 
@@ -322,6 +356,45 @@ def _write_figures(inv: Invocation, records: Sequence[RunRecord]) -> None:
     if plots:
         print(f"plots written to {plots[0].parent}/ ({', '.join(p.name for p in plots)})")
     print(f"report: {report} (open it in a browser)")
+
+
+def cmd_score(args: argparse.Namespace, registry) -> int:
+    """Score an outside model; print a table or JSON; with --results, add it to that leaderboard as external."""
+    import json
+
+    import pandas as pd
+
+    from .evaluation import EvalOptions
+    from .scoring import ScoreRequest, score, write_external
+
+    if (args.results is None) != (args.name is None):
+        raise UsageError("--results and --name go together: the record needs a directory and a name to appear under.")
+    dataset = args.dataset
+    if args.split:
+        if dataset is None or ":" in dataset:
+            raise UsageError("--split needs a --dataset without its own argument, e.g. --dataset mnist --split test.")
+        dataset = f"{dataset}:{args.split}"
+    request = ScoreRequest(
+        source=args.source, dataset=dataset, metrics=_names(args.metrics) if args.metrics is not None else None,
+        evaluation=EvalOptions(
+            metrics=_names(DEFAULT_METRICS), extractor=args.extractor, num_samples=args.eval_samples,
+            inception_weights=Path(args.inception_weights).expanduser() if args.inception_weights else None,
+            cache_dir=DEFAULT_CACHE_DIR,
+        ),
+        checkpoint=args.checkpoint, seed=args.seed, device=args.device, data_dir=Path(args.data_dir).expanduser(),
+        download=not args.no_download, resolution=args.resolution, latent_dim=args.latent_dim,
+    )
+    scored = score(registry, request)
+    if args.json:
+        print(json.dumps(scored.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(f"{scored.source} ({scored.kind}) against {scored.dataset}")
+        print(pd.Series(scored.scores, name="value").to_frame().to_string(float_format=lambda v: f"{v:.6g}"))
+    if args.results:
+        directory = write_external(Path(args.results), args.name, scored, args.device)
+        message = f"recorded as external model {args.name!r} in {directory}; `ganbench leaderboard {args.results}` ranks it"
+        print(message, file=sys.stderr if args.json else sys.stdout)
+    return EXIT_OK
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -417,6 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plugins(registry)
         if args.command == "profile":
             return cmd_profile(args, registry)
+        if args.command == "score":
+            return cmd_score(args, registry)
         return cmd_run(args, registry)
     except GanbenchError as exc:
         if args.debug:

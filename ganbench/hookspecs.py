@@ -85,7 +85,10 @@ def ganbench_run_started(run: RunInfo) -> None:
     """A run is about to train.
 
     Called once per run when its config is resolved and its directory
-    exists, before the first step. Return nothing.
+    exists, before the first step (also when a run resumes from a
+    checkpoint). ``run.log_to`` names the trackers the user asked for with
+    ``--log-to``; a tracker listener acts only when its name is there.
+    Return nothing.
     """
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UsageError
-from .records import COMPLETED, RecordError, RunRecord, fraction_label
+from .records import COMPLETED, EXTERNAL, RecordError, RunRecord, fraction_label
 from .stats import intervals_overlap, summarize
 from .store import write_text
 
@@ -67,6 +67,8 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
 
 
 def _status(group: pd.DataFrame) -> str:
+    if (group["status"] == EXTERNAL).all():  # scored with `ganbench score`, never trained here
+        return EXTERNAL
     done = int((group["status"] == COMPLETED).sum())
     parts = [f"{done}/{len(group)} completed"]
     for _, row in group[group["status"] != COMPLETED].iterrows():
@@ -124,10 +126,12 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row = dict(zip(GROUP, key))
         row["seeds"] = len(group)
         row["status"] = _status(group)
-        ok = group[group["status"] == COMPLETED]
+        # external models have scores but no training counters: ganbench never trained them under a budget
+        ok = group[group["status"].isin((COMPLETED, EXTERNAL))]
         row.update(_collapse(ok))
+        trained = group[group["status"] == COMPLETED]
         for col, name in COUNTERS.items():
-            row[name] = ok[col].mean() if len(ok) else float("nan")
+            row[name] = trained[col].mean() if len(trained) else float("nan")
         row["params_g"] = int(group["params_generator"].max())
         row["params_d"] = int(group["params_discriminator"].max())
         row["device"] = ", ".join(sorted(set(group["device"])))

@@ -44,6 +44,9 @@ def fraction_label(fraction: float) -> str:
 
 #: Run statuses. Only 'completed' runs are ranked; the others are shown, never dropped.
 COMPLETED, DIVERGED, FAILED, RUNNING, INTERRUPTED = "completed", "diverged", "failed", "running", "interrupted"
+#: A model ganbench did not train, scored with ``ganbench score --results``: ranked by its scores, never
+#: counted as trained under a budget (its budget is 'external' too).
+EXTERNAL = "external"
 #: Not a stored status: the run was being trained by another process, so this invocation left it alone.
 LOCKED = "locked"
 #: Statuses a re-run of the same command leaves alone; the others are resumed.
@@ -235,3 +238,7 @@ class RunInfo:
     directory: Path
     budget_total: float
     budget_kind: str
+    #: Experiment trackers asked for with ``--log-to`` (listener plugins act only when named here).
+    log_to: tuple[str, ...] = ()
+    #: True when the run was asked to start over (``--fresh``), so listeners drop what they kept of an earlier attempt.
+    fresh: bool = False

@@ -23,7 +23,7 @@ from .budget import Budget
 from .data import BatchStream, DatasetRequest, ImageDataset, check_image_limits
 from .environment import capture, device_name
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
-from .errors import GanbenchError, UsageError
+from .errors import GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .plugins import Registry
@@ -59,6 +59,8 @@ class Invocation:
     checkpoint_every: int | None = None
     fresh: bool = False
     deterministic: bool = False
+    #: Experiment trackers (listener plugins) to log to, e.g. ('tensorboard', 'mlflow'); see ganbench.tracking.
+    log_to: tuple[str, ...] = ()
 
     @property
     def runs_dir(self) -> Path:
@@ -133,6 +135,11 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
             f"--select-best {select} names a metric that is not computed; add it to --metrics "
             f"(now: {', '.join(inv.evaluation.metrics) or 'none'}) or choose one of those."
         )
+    listeners = {info.name for info in registry.listeners}
+    for name in inv.log_to:  # a misspelt tracker is refused now, not discovered after hours of training
+        if name not in listeners:
+            raise UnknownNameError("listener", name, listeners,
+                                   "--log-to names listener plugins such as tensorboard, mlflow and wandb.")
     device = resolve_device(inv.device)
     planned: list[PlannedRun] = []
     seen: set[str] = set()
@@ -304,7 +311,7 @@ def _train_locked(
     (directory / "traceback.txt").unlink(missing_ok=True)  # an old failure's traceback must not outlive it
     write_json(directory / "config.json", config.as_dict())
     write_json(directory / "environment.json", environment)
-    info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind)
+    info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind, inv.log_to, inv.fresh)
     record = RunRecord(
         run_id=config.run_id, family=config.family, objective=config.objective, dataset=config.dataset,
         budget=config.budget, seed=config.seed, device=device_name(device), started_at=_now(),

@@ -54,6 +54,7 @@ TOP_KEYS: dict[str, tuple[str | None, str, str]] = {
     "log_every": ("log_every", "posint", "log losses every N steps"),
     "metrics": ("metrics", "names", "metrics computed at the end (and at eval.at)"),
     "rank_by": ("rank_by", "str", "score or column the leaderboard is ranked by"),
+    "log_to": ("log_to", "names", "experiment trackers every run is also logged to: tensorboard, mlflow, wandb"),
     "deterministic": ("deterministic", "bool", "deterministic torch algorithms"),
     "checkpoint_every": ("checkpoint_every", "posint", "checkpoint every N steps"),
     "no_download": ("no_download", "bool", "never download datasets"),

@@ -108,3 +108,25 @@ def fake_dist(tmp_path, monkeypatch):
     yield install
     for name in added:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, _private_cache):
+    """A real, tiny, finished results directory: vanilla on digits for 20 steps, scored at 50 % and 100 %.
+
+    Shared by the tests that read results back (notebook tables, trackers, re-scoring), so the
+    session trains it once.
+    """
+    from ganbench.cli import main
+
+    results = tmp_path_factory.mktemp("finished")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            code = main(["run", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5",
+                         "--metrics", "isc,fid", "--eval-samples", "200", "--eval-at", "0.5", "--results", str(results)])
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0
+    return results

@@ -34,6 +34,8 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 def _square(image: Image.Image, resolution: int) -> Image.Image:
     w, h = image.size
+    if w == h == resolution:  # already what is asked: resampling would only cost time
+        return image
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     return image.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.BICUBIC)
