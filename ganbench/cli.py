@@ -324,6 +324,9 @@ def cmd_run(args: argparse.Namespace, registry) -> int:
     if args.resume and args.fresh:
         raise UsageError("--resume and --fresh contradict each other; choose one.")
     check_run_numbers(args)
+    # the first sign of life, before the data load and metric preparation (a CI log would otherwise stay silent)
+    print(f"ganbench run: {', '.join(inv.plugins)} on {inv.dataset}, budget {inv.budget.text} per run, "
+          f"{len(inv.seeds)} seed(s); results in {inv.results}", file=sys.stderr, flush=True)
     records = execute(registry, inv)
     print()
     _print_board(inv.results, args.rank_by)

@@ -17,6 +17,11 @@ A run directory (``<results>/runs/<run_id>/``) contains:
 ``traceback.txt``     the full traceback of a run that failed with an unexpected error
 ``best.pt``, ``best.json``  with ``--select-best``: weights and place of the checkpoint chosen on held-out samples
 ``plots/``            losses.png, convergence.png (M_global or generic signals), quality.png
+``trackers.json``     with ``--log-to``: each tracker's own run id and the last step, evaluation and grids it was
+                      sent, so a resumed run continues the tracker run without sending a point twice
+``tensorboard/``, ``wandb/``  with ``--log-to tensorboard`` / ``wandb``: the trackers' own files
+``external.json``     only in ``runs/external-<name>/``, written by ``ganbench score --results``: the source and
+                      protocol of a model ganbench did not train (its ``run.json`` has status ``external``)
 
 Leaderboards are pandas views over ``run.json`` files; nothing else is read.
 """

@@ -16,7 +16,7 @@ from ganbench.cli import main
 from ganbench.leaderboard import compile_leaderboard, load_records
 from ganbench_builtin.datasets.torchvision_sets import read_idx
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 SAMPLES = "1000"
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ganbench.cli import main
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 #: Stops the first attempt at step 15, after its checkpoint at step 10, the way Ctrl-C would; runs after
 #: the trackers (trylast) so they have seen step 15, which the resumed attempt then replays.

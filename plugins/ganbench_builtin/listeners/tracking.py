@@ -103,7 +103,7 @@ class TrackerListener:
             why = f"its library is not installed ({exc}); install it with pip install 'ganbench[{self.extra}]'"
         else:
             why = f"{type(exc).__name__}: {exc}"
-        warnings.warn(f"tracker {self.name!r} {what} failed and is off for run {run.run_id}: {why}. "
+        warnings.warn(f"tracker {self.name!r} {what} failed and is off for run {run.run_id}: {why.rstrip('. ')}. "
                       "The run goes on; its results on disk are complete.", stacklevel=2)
 
     def _save(self, run: Any, state: dict[str, Any]) -> None:
