@@ -631,6 +631,9 @@ def test_a_malformed_checkpoint_gets_a_hint_and_old_tracebacks_go(tmp_path, caps
     assert main([*argv, "--fresh"]) == 0
     assert not (run_dir / "traceback.txt").exists()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    (run_dir / "run.json").write_text("null")  # `run` itself reads the record first: it must not abort
+    assert main(argv) == 0
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
 
 
 def test_names_that_break_encodings_and_mathtext(tmp_path, capsys):
@@ -661,3 +664,14 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path):
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert b"\\xb1" in done.stdout and b"Traceback" not in done.stderr
+
+
+def test_dollar_signs_in_a_dataset_name_are_drawn_as_text(tmp_path):
+    from ganbench.plots import render_invocation
+
+    root = tmp_path / "results"
+    dirs = [make_run(root, "dcgan", seed=0, rows=3, evaluations=2), make_run(root, "dcgan", seed=1, rows=3, evaluations=2)]
+    record = json.loads((dirs[1] / "run.json").read_text())
+    (dirs[1] / "run.json").write_text(json.dumps({**record, "dataset": "imagefolder:/data/$\\alpha_{$x"}))
+    figures = render_invocation(dirs)  # the dataset joins the legend: two datasets
+    assert {"quality_over_budget.png", "losses.png"} <= set(figures)
