@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import struct
 import zlib
 
@@ -273,7 +274,7 @@ RECORD_CASES = [(case, command) for case in sorted(BAD_RECORDS) for command in (
 
 @pytest.mark.parametrize("case, command", RECORD_CASES)
 def test_a_broken_record_is_skipped_with_a_warning(case, command, tmp_path, capsys):
-    root = _good_results(tmp_path, seeds=(0,) if command == "report" else (0, 1))
+    root = _good_results(tmp_path, seeds=() if command == "report" else (0, 1))
     assert main(["baseline", "--results", str(root), "--out", str(tmp_path / "base.json")]) == 0
     culprit = BAD_RECORDS[case](root, tmp_path)
     kept = {p: p.read_bytes() for p in root.glob("runs/*/run.json")}
@@ -338,6 +339,8 @@ def _score_worse(root, tmp_path):
 
 
 def _config_list(root, tmp_path):
+    for seed in (0, 1):  # the report draws every run: keep it to two, for speed
+        shutil.rmtree(next(root.glob(f"runs/dcgan-*_s{seed}_*")))
     d = make_run(root, "halfway", rows=3, evaluations=1)
     (d / "run.json").unlink()
     (d / "config.json").write_text("[1, 2]")
