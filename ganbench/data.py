@@ -104,14 +104,14 @@ class ImageDataset:
         )
 
 
-#: The smallest square side any family can train at (a DCGAN halves the side at least twice).
-MIN_RESOLUTION = 4
+#: The smallest square side every built-in family trains at (a DCGAN needs one doubling above a 3-7 pixel base).
+MIN_RESOLUTION = 8
 
 
 def check_image_limits(name: str, count: int, channels: int, resolution: int) -> None:
     """Refuse, before anything is resized or trained, images no family can use or memory cannot hold.
 
-    A 1x1 or 3x3 image breaks some families with an ``IndexError`` and lets
+    A 1x1 to 7x7 image breaks some families with an ``IndexError`` and lets
     others "complete" on nothing; a resolution too large for the machine
     would be found out only when the allocation fails, minutes later.
     """

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import struct
 import zlib
 
@@ -130,8 +131,10 @@ CASES = {
     "negative seed": (["--seed=-1"], ["--seed must lie in"]),
     "batch larger than the dataset": (["--batch-size", "5000"], ["larger than the dataset 'digits'", "1,797 images",
                                                                   "--batch-size 1797"]),
-    "resolution 3": (["--resolution", "3"], ["3x3 pixels", "at least 4x4"]),
-    "1x1 images": (["--dataset", "imagefolder:{one-pixel}"], ["1x1 pixels", "--resolution 4"]),
+    "resolution 3": (["--resolution", "3"], ["3x3 pixels", "at least 8x8"]),
+    "resolution 7": (["--resolution", "7"], ["7x7 pixels", "at least 8x8"]),
+    "1x1 images": (["--dataset", "imagefolder:{one-pixel}"], ["'imagefolder:one-pixel'", "1x1 pixels",
+                                                              "--resolution 8"]),
     "resolution beyond memory": (["--resolution", "100000"], ["GiB of memory", "smaller --resolution"]),
     "decompression bomb": (["--dataset", "imagefolder:{bomb}"], ["Cannot read the image", "bomb.png", "Remove or replace"]),
     "float image outside [0, 1]": (["--dataset", "imagefolder:{float-tiff}"], ["hdr.tif", "outside [0, 1]"]),
@@ -271,7 +274,7 @@ RECORD_CASES = [(case, command) for case in sorted(BAD_RECORDS) for command in (
 
 @pytest.mark.parametrize("case, command", RECORD_CASES)
 def test_a_broken_record_is_skipped_with_a_warning(case, command, tmp_path, capsys):
-    root = _good_results(tmp_path, seeds=(0,) if command == "report" else (0, 1))
+    root = _good_results(tmp_path, seeds=() if command == "report" else (0, 1))
     assert main(["baseline", "--results", str(root), "--out", str(tmp_path / "base.json")]) == 0
     culprit = BAD_RECORDS[case](root, tmp_path)
     kept = {p: p.read_bytes() for p in root.glob("runs/*/run.json")}
@@ -335,6 +338,15 @@ def _score_worse(root, tmp_path):
     return ["check", "--baseline", str(tmp_path / "base.json"), "--results", str(root)]
 
 
+def _config_list(root, tmp_path):
+    for seed in (0, 1):  # the report draws every run: keep it to two, for speed
+        shutil.rmtree(next(root.glob(f"runs/dcgan-*_s{seed}_*")))
+    d = make_run(root, "halfway", rows=3, evaluations=1)
+    (d / "run.json").unlink()
+    (d / "config.json").write_text("[1, 2]")
+    return ["report", str(root)]
+
+
 #: (how to build the argv from a good results directory, exit code, fragments of the last stderr line or of stdout)
 COMMAND_CASES = {
     "leaderboard of a missing directory": (_argv("leaderboard", "{tmp}/nowhere"), 0, ["No runs found"]),
@@ -366,6 +378,7 @@ COMMAND_CASES = {
                                     ["throughput that is not a number"]),
     "baseline row missing from the results": (_regressed, 1, ["REGRESSED", "missing from the results"]),
     "a score worse than the baseline": (_score_worse, 1, ["REGRESSED", "worse by"]),
+    "report of a run whose config.json is a list": (_config_list, 0, ["report.html"]),
     "plugins with an unknown --no-plugin": (_argv("--no-plugin", "nothing-such", "plugins"), 0, ["vanilla"]),
 }
 
@@ -631,24 +644,26 @@ def test_a_malformed_checkpoint_gets_a_hint_and_old_tracebacks_go(tmp_path, caps
     assert main([*argv, "--fresh"]) == 0
     assert not (run_dir / "traceback.txt").exists()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    (run_dir / "run.json").write_text("null")  # `run` itself reads the record first: it must not abort
+    assert main(argv) == 0
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
 
 
 def test_names_that_break_encodings_and_mathtext(tmp_path, capsys):
     """A non-UTF-8 folder name and ``$…$`` in a path: the run, the leaderboard and the report all work."""
-    for raw in (b"caf\xe9", b"$\\alpha_{$x"):
-        folder = tmp_path / os.fsdecode(raw)
-        for cls in ("a", "b"):
-            (folder / cls).mkdir(parents=True)
-            for i in range(4):
-                Image.new("L", (8, 8), 50 * i + 20 * (cls == "b")).save(folder / cls / f"{i}.png")
-        results = tmp_path / f"results-{raw.hex()}"
-        assert main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=",
-                     "--batch-size", "4", "--dataset", f"imagefolder:{folder}", "--results", str(results)]) == 0
-        err = capsys.readouterr().err
-        assert "Traceback" not in err and "could not draw" not in err, err
-        assert main(["leaderboard", str(results)]) == 0
-        assert "\\udce9" in (results / "leaderboard.csv").read_text(encoding="utf-8") or b"$" in raw
-        assert (results / "report.html").is_file()
+    folder = tmp_path / os.fsdecode(b"caf\xe9 $\\alpha_{$x")
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (8, 8), 50 * i + 20 * (cls == "b")).save(folder / cls / f"{i}.png")
+    results = tmp_path / "results"
+    assert main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=",
+                 "--batch-size", "4", "--dataset", f"imagefolder:{folder}", "--results", str(results)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "could not draw" not in err, err
+    assert main(["leaderboard", str(results)]) == 0
+    assert "caf\\udce9 $\\alpha_{$x" in (results / "leaderboard.csv").read_text(encoding="utf-8")
+    assert (results / "report.html").is_file()
 
 
 def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path):
@@ -661,3 +676,14 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path):
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert b"\\xb1" in done.stdout and b"Traceback" not in done.stderr
+
+
+def test_dollar_signs_in_a_dataset_name_are_drawn_as_text(tmp_path):
+    from ganbench.plots import render_invocation
+
+    root = tmp_path / "results"
+    dirs = [make_run(root, "dcgan", seed=0, rows=3, evaluations=2), make_run(root, "dcgan", seed=1, rows=3, evaluations=2)]
+    record = json.loads((dirs[1] / "run.json").read_text())
+    (dirs[1] / "run.json").write_text(json.dumps({**record, "dataset": "imagefolder:/data/$\\alpha_{$x"}))
+    figures = render_invocation(dirs)  # the dataset joins the legend: two datasets
+    assert {"quality_over_budget.png", "losses.png"} <= set(figures)

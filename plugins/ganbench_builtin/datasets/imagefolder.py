@@ -27,8 +27,6 @@ from PIL import Image, UnidentifiedImageError
 
 from ganbench import DatasetRequest, DatasetUnavailableError, ImageDataset, UsageError
 
-#: The smallest side any family can train at (a DCGAN halves the side at least twice).
-MIN_SIDE = 4
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -93,11 +91,6 @@ def load(request: DatasetRequest) -> ImageDataset:
             "Pass --resolution N to centre-crop and resize them all to N x N pixels."
         )
     resolution = request.resolution or min(sizes[0])
-    if resolution < MIN_SIDE:
-        raise UsageError(
-            f"The images in {root} would be {resolution}x{resolution} pixels; ganbench needs at least "
-            f"{MIN_SIDE}x{MIN_SIDE}. Pass --resolution {MIN_SIDE} or more to resize them."
-        )
     grey = all(im.mode in ("L", "1") for im in opened)
     mode = "L" if grey else "RGB"
     arrays = [np.asarray(_square(im.convert(mode), resolution), dtype=np.uint8) for im in opened]
