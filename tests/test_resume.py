@@ -23,7 +23,8 @@ ARGS = ["run", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2"
 
 #: Runs ``ganbench`` with a fault injected: GANBENCH_TEST_KILL=checkpoint:N kills the process with SIGKILL
 #: half-way through writing the step-N checkpoint; evaluation:F kills it inside the evaluation at fraction F,
-#: after the scores are computed and before they are recorded.
+#: after the scores are computed and before they are recorded; sidecar:N kills it after the step-N checkpoint
+#: was renamed into place, before checkpoint.json describes it.
 BOOT = r"""
 import io, os, signal, sys
 point, _, at = os.environ.get("GANBENCH_TEST_KILL", "").partition(":")
@@ -50,6 +51,15 @@ if point == "checkpoint":
         store.save_torch(path, obj)
 
     checkpoint.save_torch = save_torch
+elif point == "sidecar":
+    from ganbench import checkpoint, store
+
+    def write_json(path, data):
+        if data["checkpoint.pt"]["step"] == int(at):
+            die()
+        store.write_json(path, data)
+
+    checkpoint.write_json = write_json
 elif point == "evaluation":
     from ganbench import runner
 
@@ -115,9 +125,10 @@ def uninterrupted(tmp_path_factory):
     return final_state(results)
 
 
-@pytest.mark.parametrize("kill", ["anywhere after step 4", "checkpoint:16", "evaluation:0.5"])
+@pytest.mark.parametrize("kill", ["anywhere after step 4", "checkpoint:16", "sidecar:4", "evaluation:0.5"])
 def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
-    """Killed at an arbitrary moment, half-way through a checkpoint write, or inside an evaluation."""
+    """Killed at an arbitrary moment, half-way through a checkpoint write, between the first checkpoint's
+    rename and its sidecar, or inside an evaluation."""
     if kill.startswith("anywhere"):
         proc = ganbench(tmp_path)
         wait_for_checkpoint(tmp_path, 4, proc)
@@ -138,6 +149,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
     assert record.status == "completed" and record.steps == 24 and record.resumed_from_step >= 4
     if kill == "checkpoint:16":  # the half-written step-16 file never replaced the step-12 checkpoint
         assert record.resumed_from_step == 12
+    if kill == "sidecar:4":  # the good file is used and its missing sidecar rewritten
+        assert record.resumed_from_step == 4 and "checkpoint.json is missing for checkpoint.pt" in err
 
     state, rows, scores = final_state(tmp_path)
     clean_state, clean_rows, clean_scores = uninterrupted
