@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from platformdirs import user_cache_dir
 
-from . import __version__
+from . import __version__, signals
 from .budget import Budget
 from .errors import GanbenchError, UsageError
 from .evaluation import EvalOptions
@@ -323,6 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+    with signals.handled():
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "leaderboard":  # reads records only: no plugin needs loading
             _print_board(Path(args.results), args.rank_by)
@@ -347,10 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished files are intact and the current run is marked 'interrupted'. "
-              "Run the same command again to resume it.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, signals.Terminated)
+        print(f"\n{'terminated (SIGTERM)' if terminated else 'interrupted'}: finished files are intact, the current "
+              "run is checkpointed and marked 'interrupted'. Run the same command again to resume it.", file=sys.stderr)
+        return signals.EXIT_SIGTERM if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

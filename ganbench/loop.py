@@ -26,7 +26,7 @@ from .errors import DivergedError
 from .grid import save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
-from . import checkpoint
+from . import checkpoint, signals
 from .store import write_csv, write_json
 
 GRID_SIZE = 64
@@ -218,6 +218,10 @@ class TrainingLoop:
                 last_flush = time.perf_counter()
             if self._checkpoint_due() and not self.budget.exhausted(self.counters):
                 self.checkpoint()
+            if signals.stop_requested():  # Ctrl-C or SIGTERM: resume exactly from here
+                self.flush_curves()
+                self.checkpoint()
+                signals.stop()
         self._log()
         self.flush_curves()
         self.save_grid("frac100")

@@ -27,7 +27,7 @@ from .errors import GanbenchError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .plugins import Registry
-from . import checkpoint
+from . import checkpoint, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .selection import (
@@ -328,14 +328,16 @@ def _train_locked(
             evaluator=evaluator, eval_fractions=fractions, on_eval=on_eval,
             checkpoint_every=inv.checkpoint_every,
         )
-        outcome = loop.run(resume=resume)
+        with signals.stop_at_step_end():
+            outcome = loop.run(resume=resume)
         record.status = outcome.status
         record.losses = outcome.losses
         record.diverged_at_step = outcome.diverged_at_step
         record.error = outcome.error
         record.resumed_from_step = int(resume["counters"]["steps"]) if resume else None
-    except KeyboardInterrupt:
-        record.status, record.error = INTERRUPTED, "interrupted by the user; run the same command again to resume"
+    except KeyboardInterrupt as exc:
+        who = "a SIGTERM (a scheduler stopping the job)" if isinstance(exc, signals.Terminated) else "the user"
+        record.status, record.error = INTERRUPTED, f"interrupted by {who}; run the same command again to resume"
         _finish(registry, info, record, loop, directory)
         raise
     except GanbenchError as exc:

@@ -227,14 +227,17 @@ def test_the_same_run_twice_is_refused_by_a_lock(tmp_path):
     RunLock(tmp_path).acquire().release()  # released: free again
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_resumable(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_checkpoint_mark_the_run_interrupted_and_resumable(tmp_path, sig, code):
     proc = ganbench(tmp_path, "--budget", "400steps")
     wait_for_checkpoint(tmp_path, 4, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "run the same command again" in err.lower()
+    assert proc.returncode == code and "run the same command again" in err.lower()
     record = RunRecord.read(run_dir(tmp_path) / "run.json")
-    assert record.status == "interrupted"
+    assert record.status == "interrupted" and 4 <= record.steps < 400
+    # the checkpoint was written where the run stopped, so a rerun loses no step
+    assert json.loads((run_dir(tmp_path) / "checkpoint.json").read_text())["checkpoint.pt"]["step"] == record.steps
     assert not list(run_dir(tmp_path).rglob("*.tmp"))
 
 
