@@ -12,7 +12,7 @@ from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageEr
 from .hookspecs import hookimpl
 from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
 from .objective import LOGIT, RECONSTRUCTION, CriticInputs, Objective
-from .specs import DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec
+from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec
 
 __all__ = [
     "LOGIT",
@@ -29,6 +29,7 @@ __all__ = [
     "GanModel",
     "GanbenchError",
     "ImageDataset",
+    "ExecutorSpec",
     "MetricSpec",
     "ModelSpec",
     "Objective",

@@ -22,6 +22,7 @@ from . import __version__, signals
 from .budget import Budget
 from .errors import GanbenchError, UsageError
 from .evaluation import EvalOptions
+from .executors import ExecutorOptions
 from .leaderboard import compile_leaderboard, load_records, write_leaderboard
 from .model import TrainSettings
 from .plugins import build_registry
@@ -138,6 +139,18 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      help="write a resumable checkpoint every N steps (default: every 60 s of wall-clock)")
     run.add_argument("--deterministic", action="store_true",
                      help="use only deterministic torch algorithms (bit-identical resumes on the CPU)")
+    scale = run.add_argument_group("executors (see docs/scaling.md)")
+    scale.add_argument("--executor", default="local",
+                       help="where runs train: local (one after another in this process) or ray (one Ray task per "
+                       "run, on this machine or a cluster); `ganbench plugins` lists installed executors")
+    scale.add_argument("--gpus-per-run", type=float, default=None,
+                       help="ray: GPUs per run, fractions allowed (default: 1 where the cluster has GPUs, else 0)")
+    scale.add_argument("--cpus-per-run", type=float, default=1.0,
+                       help="ray: CPUs per run; torch uses as many threads")
+    scale.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
+                       help="ray: address of a running cluster (env RAY_ADDRESS); default: start Ray on this machine")
+    scale.add_argument("--max-retries", type=int, default=2,
+                       help="ray: times a run is retried after its worker or node died; it resumes from its checkpoint")
     if suite_defaults:
         run.set_defaults(**suite_defaults)
 
@@ -227,6 +240,10 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
         deterministic=args.deterministic,
+        executor=ExecutorOptions(
+            name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+            address=args.ray_address or None, max_retries=args.max_retries,
+        ),
     )
 
 

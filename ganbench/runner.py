@@ -21,7 +21,8 @@ import torch
 from . import __version__
 from .budget import Budget
 from .data import BatchStream, DatasetRequest, ImageDataset
-from .environment import capture, device_name
+from .environment import capture, device_model, device_name
+from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
 from .errors import GanbenchError, UsageError
 from .loop import TrainingLoop
@@ -57,6 +58,7 @@ class Invocation:
     checkpoint_every: int | None = None
     fresh: bool = False
     deterministic: bool = False
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
 
     @property
     def runs_dir(self) -> Path:
@@ -115,8 +117,12 @@ def resolve_pair(registry: Registry, text: str) -> tuple[ModelSpec, ObjectiveSpe
     return model, objective
 
 
-def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
-    """Every run of the invocation, checked; raises before anything is trained."""
+def plan(registry: Registry, inv: Invocation, device_type: str | None = None) -> list[PlannedRun]:
+    """Every run of the invocation, checked; raises before anything is trained.
+
+    ``device_type`` ('cpu' or 'cuda') is where the runs will train when that is
+    not this machine (an executor's workers); by default ``inv.device`` resolved here.
+    """
     if not inv.plugins:
         raise UsageError("No plugins to run; name at least one with --plugins (see `ganbench plugins`).")
     if not inv.seeds:
@@ -131,7 +137,7 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
             f"--select-best {select} names a metric that is not computed; add it to --metrics "
             f"(now: {', '.join(inv.evaluation.metrics) or 'none'}) or choose one of those."
         )
-    device = resolve_device(inv.device)
+    kind = device_type or resolve_device(inv.device).type
     planned: list[PlannedRun] = []
     seen: set[str] = set()
     for text in inv.plugins:
@@ -147,7 +153,7 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
                 dataset=inv.dataset,
                 budget=inv.budget.text,
                 seed=seed,
-                device=device.type,
+                device=kind,
                 batch_size=s.batch_size,
                 n_critic=s.n_critic,
                 latent=s.latent,
@@ -219,10 +225,21 @@ def check_writable(results: Path) -> None:
 
 
 def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
-    """Plan, load the data once, and train every run; return their records."""
+    """Train every run of the invocation with its executor (``local`` unless it names another)."""
+    from .executors import execute as dispatch
+
+    return dispatch(registry, inv)
+
+
+def run_locally(registry: Registry, inv: Invocation) -> list[RunRecord]:
+    """The ``local`` executor: plan, load the data once, and train every run here, one after another."""
     planned = plan(registry, inv)
     check_writable(inv.results)
-    dataset = load_dataset(registry, inv)
+    return train_planned(registry, inv, planned, load_dataset(registry, inv))
+
+
+def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun], dataset: ImageDataset) -> list[RunRecord]:
+    """Train planned runs in this process, one after another (how every executor's worker trains)."""
     check_requirements(planned, dataset)
     device = resolve_device(inv.device)
     if inv.evaluation.metrics:
@@ -290,7 +307,8 @@ def _train_locked(
     info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind)
     record = RunRecord(
         run_id=config.run_id, family=config.family, objective=config.objective, dataset=config.dataset,
-        budget=config.budget, seed=config.seed, device=device_name(device), started_at=_now(),
+        budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
+        started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__,
     )
     write_json(directory / "run.json", record.as_dict())
