@@ -147,6 +147,9 @@ def test_seeds_on_different_device_models_are_marked_and_refused_under_a_wall_cl
 
     mixed = compile_leaderboard([timed(0, "NVIDIA A100"), timed(1, "NVIDIA H100"), timed(2, "NVIDIA A100")])
     assert mixed["mixed_devices"].tolist() == [True]
+    from ganbench.terminal import terminal_text
+
+    assert "1/1" not in terminal_text(mixed) and "MIXED DEVICE MODELS" in terminal_text(mixed)
     with pytest.raises(UsageError, match=r"seeds of a:nonsaturating digits 60s .* ran on different device models"):
         check(mixed, baseline)
     same = compile_leaderboard([timed(s, "NVIDIA A100") for s in range(3)])
