@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # read when Ray is imported; see the ray executor
 pytest.importorskip("ray")
 
 from ganbench.cli import main  # noqa: E402
@@ -29,7 +30,6 @@ WALL: dict[str, float] = {}
 @pytest.fixture(autouse=True)
 def one_thread_per_run(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
