@@ -88,7 +88,8 @@ def test_a_killed_worker_is_retried_and_resumes_bit_identically(fault_file, tmp_
             assert torch.equal(a[part][key], b[part][key]), (part, key)
 
 
-def test_a_missing_plugin_on_the_workers_is_named_before_training(fault_file, tmp_path, capsys, monkeypatch):
+def test_a_missing_plugin_on_the_workers_is_named_before_training(fault_file, tmp_path):
+    from ganbench.errors import UsageError
     from ganbench.plugins import build_registry
     from ganbench.runner import Invocation, plan
     from ganbench_builtin.executors.ray_executor import check_nodes
@@ -96,6 +97,6 @@ def test_a_missing_plugin_on_the_workers_is_named_before_training(fault_file, tm
     registry = build_registry(disabled=["progress"])
     inv = Invocation(plugins=("vanilla",), results=tmp_path)
     registry.disabled.add("vanilla")  # the workers build their registry without it, as on a node that lacks it
-    with pytest.raises(Exception, match=r"lacks the model 'vanilla': install the distribution ganbench there"):
+    with pytest.raises(UsageError, match=r"lacks the model 'vanilla': install the distribution ganbench there"):
         check_nodes(ray, registry, plan(registry, inv, device_type="cpu"), inv)
     assert not list((tmp_path / "runs").glob(".ray-probe-*"))
