@@ -21,7 +21,7 @@ _EXPORTS = {
     "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
     "TrainSettings": "model",
     "CriticInputs": "objective", "Objective": "objective",
-    "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
+    "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
     "ObjectiveSpec": "specs", "lazy": "specs", "lazy_mapping": "specs",
 }
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
     from .objective import CriticInputs, Objective
     from .specs import (
-        LOGIT, RECONSTRUCTION, DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
+        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
     )
 
 
@@ -66,6 +66,7 @@ __all__ = [
     "GanModel",
     "GanbenchError",
     "ImageDataset",
+    "ExecutorSpec",
     "MetricSpec",
     "ModelSpec",
     "Objective",

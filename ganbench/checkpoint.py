@@ -10,6 +10,10 @@ a file that would need arbitrary unpickling is refused.
 Writes rotate: the previous good checkpoint is kept as ``checkpoint.prev.pt``,
 and a sidecar ``checkpoint.json`` records each file's size and SHA-256. A
 truncated or corrupt file is detected and the previous one is used, with a
+warning. The sidecar is a check, never a veto: a process killed after a
+checkpoint was renamed into place but before the sidecar was rewritten leaves
+a good file that the sidecar does not describe; a file that loads and holds
+every part of a checkpoint is then used, and the sidecar repaired, with a
 warning.
 """
 
@@ -31,6 +35,8 @@ from .errors import GanbenchError
 from .store import save_torch, write_json
 
 CURRENT, PREVIOUS, SIDECAR = "checkpoint.pt", "checkpoint.prev.pt", "checkpoint.json"
+#: What a file must hold to be trusted without a matching sidecar entry (see :func:`load_latest`).
+REQUIRED = ("counters",)
 
 
 class CheckpointError(GanbenchError):
@@ -78,8 +84,12 @@ def save(directory: Path, state: dict[str, Any]) -> None:
         os.replace(current, previous)
         sidecar[PREVIOUS] = sidecar.get(CURRENT)
     save_torch(current, state)
-    sidecar[CURRENT] = {"size": current.stat().st_size, "sha256": _digest(current), "step": state["counters"]["steps"]}
+    sidecar[CURRENT] = _entry(current, state)
     write_json(directory / SIDECAR, sidecar)
+
+
+def _entry(path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": _digest(path), "step": state["counters"]["steps"]}
 
 
 def _read_sidecar(directory: Path) -> dict[str, Any]:
@@ -127,19 +137,32 @@ def load_latest(directory: Path) -> dict[str, Any] | None:
     for path in candidates:
         if not path.exists():
             continue
-        if not _verify_any(path, sidecar):
-            problems.append(f"{path.name} is truncated or corrupt (size/hash do not match {SIDECAR})")
-            continue
+        verified = _verify_any(path, sidecar)
         try:
             state = load_file(path)
-        except CheckpointError:
-            raise
-        except Exception as exc:  # a file that matches its hash but still fails to load
-            problems.append(f"{path.name} failed to load: {exc}")
+        except Exception as exc:  # truncated, corrupt, or matching its hash but still unloadable
+            if verified and isinstance(exc, CheckpointError):
+                raise  # the file the sidecar vouches for holds arbitrary objects: refuse, never fall back silently
+            problems.append(f"{path.name} failed to load: {exc}" if verified else
+                            f"{path.name} is truncated or corrupt ({SIDECAR} does not describe it and it does not load)")
             continue
+        if not verified:
+            if not (isinstance(state, dict) and all(key in state for key in REQUIRED)):
+                problems.append(f"{path.name} is truncated or corrupt (it does not match {SIDECAR} and is incomplete)")
+                continue
+            _repair_sidecar(directory, sidecar, path, state)
         for problem in problems:
             warnings.warn(f"{directory}: {problem}; resuming from {path.name} instead", stacklevel=2)
         return state
     raise CheckpointError(
         f"No usable checkpoint in {directory}: {'; '.join(problems)}. Delete the run directory to start the run afresh."
     )
+
+
+def _repair_sidecar(directory: Path, sidecar: dict[str, Any], path: Path, state: dict[str, Any]) -> None:
+    """Describe a good checkpoint the sidecar missed (a kill between its rename and the sidecar write)."""
+    why = "missing" if not sidecar else "stale"
+    warnings.warn(f"{directory}: {SIDECAR} is {why} for {path.name}, which loads and is complete "
+                  f"(step {state['counters']['steps']}); resuming from it and rewriting {SIDECAR}", stacklevel=3)
+    sidecar[path.name] = _entry(path, state)
+    write_json(Path(directory) / SIDECAR, sidecar)

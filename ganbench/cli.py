@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from platformdirs import user_cache_dir
 
-from . import __version__
+from . import __version__, signals
 from .budget import Budget
 from .errors import GanbenchError, UsageError
+from .executors import ExecutorOptions
 from .plugins import build_registry
 from .suite import load_suite
 
@@ -141,6 +142,18 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      help="write a resumable checkpoint every N steps (default: every 60 s of wall-clock)")
     run.add_argument("--deterministic", action="store_true",
                      help="use only deterministic torch algorithms (bit-identical resumes on the CPU)")
+    scale = run.add_argument_group("executors (see docs/scaling.md)")
+    scale.add_argument("--executor", default="local",
+                       help="where runs train: local (one after another in this process) or ray (one Ray task per "
+                       "run, on this machine or a cluster); `ganbench plugins` lists installed executors")
+    scale.add_argument("--gpus-per-run", type=float, default=None,
+                       help="ray: GPUs per run, fractions allowed (default: 1 where the cluster has GPUs, else 0)")
+    scale.add_argument("--cpus-per-run", type=float, default=1.0,
+                       help="ray: CPUs per run; torch uses as many threads")
+    scale.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
+                       help="ray: address of a running cluster (env RAY_ADDRESS); default: start Ray on this machine")
+    scale.add_argument("--max-retries", type=int, default=2,
+                       help="ray: times a run is retried after its worker or node died; it resumes from its checkpoint")
     if suite_defaults:
         run.set_defaults(**suite_defaults)
 
@@ -299,6 +312,10 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         fresh=args.fresh,
         deterministic=args.deterministic,
         log_to=_names(args.log_to),
+        executor=ExecutorOptions(
+            name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+            address=args.ray_address or None, max_retries=args.max_retries,
+        ),
     )
 
 
@@ -473,6 +490,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
     _tolerant_streams()
+    with signals.handled():
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "leaderboard":  # reads records only: no plugin needs loading
             _print_board(Path(args.results), args.rank_by)
@@ -501,10 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished files are intact and the current run is marked 'interrupted'. "
-              "Run the same command again to resume it.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, signals.Terminated)
+        print(f"\n{'terminated (SIGTERM)' if terminated else 'interrupted'}: finished files are intact, the current "
+              "run is checkpointed and marked 'interrupted'. Run the same command again to resume it.", file=sys.stderr)
+        return signals.EXIT_SIGTERM if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

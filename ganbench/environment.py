@@ -35,6 +35,11 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
+def device_model(device: torch.device) -> str:
+    """The hardware model alone (no thread count): two runs on different models did not get the same budget."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+
+
 def cpu_model() -> str:
     """The processor's model name where the OS tells it (Linux), else its architecture.
 

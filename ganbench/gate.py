@@ -211,7 +211,21 @@ class GateReport:
 
 def check(board: pd.DataFrame, baseline: dict[str, Any], *, throughput_ratio: float | None = None,
           check_throughput: bool = True) -> GateReport:
-    """Compare a compiled leaderboard with a baseline document."""
+    """Compare a compiled leaderboard with a baseline document.
+
+    A row whose seeds ran on different device models is refused: under a
+    wall-clock budget they trained for different amounts, so their mean is not
+    a result of one protocol.
+    """
+    if "mixed_devices" in board and board["mixed_devices"].fillna(False).astype(bool).any():
+        rows = board[board["mixed_devices"].fillna(False).astype(bool)]
+        names = "; ".join(f"{r['family']}:{r['objective']} {r['dataset']} {r['budget']} ({r['device']})"
+                          for _, r in rows.iterrows())
+        raise UsageError(
+            f"Cannot check these results: the seeds of {names} ran on different device models, so a wall-clock "
+            "budget bought them different amounts of training and their scores are not one comparison. Rerun those "
+            "runs on one kind of device (with --executor ray, on nodes of one GPU model), or use a step or kimg budget."
+        )
     report = GateReport()
     current = {tuple(str(r[g]) for g in GROUP): r for _, r in board.iterrows()} if not board.empty else {}
     expected = set()

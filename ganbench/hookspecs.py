@@ -6,7 +6,8 @@ and named after a hook below. An implementation may accept fewer arguments
 than the spec. Hooks come in two sections:
 
 Registration (called once, when the registry is built, before any run):
-    ganbench_models, ganbench_objectives, ganbench_datasets, ganbench_metrics
+    ganbench_models, ganbench_objectives, ganbench_datasets, ganbench_metrics,
+    ganbench_executors
 
 Run events (called by the runner, in this order for every run):
     ganbench_run_started -> ganbench_step_logged* -> ganbench_evaluation_done*
@@ -22,7 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .records import RunInfo, RunRecord
-    from .specs import DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec
+    from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec
 
 PROJECT = "ganbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -74,6 +75,24 @@ def ganbench_metrics() -> Iterable[MetricSpec]:
 
     Called once while the registry is built. Return an iterable of
     :class:`ganbench.MetricSpec`.
+    """
+
+
+@hookspec
+def ganbench_executors() -> Iterable[ExecutorSpec]:
+    """Contribute executors: where the planned runs are trained (``--executor NAME``).
+
+    Called once while the registry is built. Return an iterable of
+    :class:`ganbench.ExecutorSpec`. ``local`` (one run after another in this
+    process) and ``ray`` are built in; a SLURM or Kubernetes executor can come
+    from another distribution.
+
+    Example::
+
+        @ganbench.hookimpl
+        def ganbench_executors():
+            return [ExecutorSpec(name="slurm", execute=submit_and_wait,
+                                 description="one sbatch job per run")]
     """
 
 

@@ -95,6 +95,16 @@ def collapsed_label(count: object, judged: object) -> str:
     count, judged = int(count), int(judged)  # type: ignore[call-overload]
     return "no" if count == 0 else "yes" if count == judged else f"{count}/{judged} seeds"
 
+def mixed_devices(group: pd.DataFrame) -> bool:
+    """Whether a row's seeds ran on different hardware models under a wall-clock budget, which then bought
+    them different amounts of training (a step or kimg budget is the same budget on any device)."""
+    from .budget import Budget
+
+    if "device_model" not in group or Budget.parse(str(group["budget"].iloc[0])).kind != "seconds":
+        return False
+    models = {m for m in group["device_model"].dropna() if m}
+    return len(models) > 1
+
 
 def higher_is_better(column: str) -> bool:
     """IS, precision/recall/F-score, the diversity statistics and throughput rank descending;
@@ -135,6 +145,7 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row["params_g"] = int(group["params_generator"].max())
         row["params_d"] = int(group["params_discriminator"].max())
         row["device"] = ", ".join(sorted(set(group["device"])))
+        row["mixed_devices"] = mixed_devices(group)
         if "best_fraction" in ok and ok["best_fraction"].notna().any():  # where each seed's selection fell
             row["best_at"] = ", ".join(fraction_label(float(f)) for f in ok["best_fraction"].dropna())
         for col in value_columns:

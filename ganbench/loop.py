@@ -27,7 +27,7 @@ from .errors import DivergedError
 from .grid import save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
-from . import checkpoint
+from . import checkpoint, signals
 from .store import write_bytes, write_csv, write_json
 from .window import Window
 
@@ -237,7 +237,8 @@ class TrainingLoop:
             fraction = self._estimate()
             boundary = self.counters.steps % self.config.log_every == 0
             if not (boundary or fraction >= 1.0 or (grid_marks and fraction >= grid_marks[0])
-                    or (eval_marks and fraction >= eval_marks[0]) or self._checkpoint_due()):
+                    or (eval_marks and fraction >= eval_marks[0]) or self._checkpoint_due()
+                    or signals.stop_requested()):
                 continue
             diverged = self._settle()
             if diverged is not None:
@@ -254,6 +255,10 @@ class TrainingLoop:
                 last_flush = time.perf_counter()
             if self._checkpoint_due() and not self.budget.exhausted(self.counters):
                 self.checkpoint()
+            if signals.stop_requested():  # Ctrl-C or SIGTERM: resume exactly from here
+                self.flush_curves()
+                self.checkpoint()
+                signals.stop()
             self.clock.start()
         diverged = self._settle()
         if diverged is not None:

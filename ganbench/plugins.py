@@ -20,7 +20,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UnknownNameError
-from .specs import SPEC_TYPES, DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec, check_name
+from .specs import SPEC_TYPES, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, check_name
 
 GROUP = "ganbench"
 DISABLE_ENV = "GANBENCH_DISABLE_PLUGINS"
@@ -29,6 +29,7 @@ REGISTRATION_HOOKS = {
     "objective": "ganbench_objectives",
     "dataset": "ganbench_datasets",
     "metric": "ganbench_metrics",
+    "executor": "ganbench_executors",
 }
 EVENT_HOOKS = ("ganbench_run_started", "ganbench_step_logged", "ganbench_evaluation_done", "ganbench_run_finished")
 
@@ -144,6 +145,9 @@ class Registry:
     def metric(self, name: str) -> MetricSpec:
         return self.get("metric", name).spec
 
+    def executor(self, name: str) -> ExecutorSpec:
+        return self.get("executor", name).spec
+
     def names(self, kind: str) -> list[str]:
         return sorted(self.specs[kind])
 
@@ -181,7 +185,8 @@ class Registry:
         problem = check_name(spec.name)
         if problem:
             raise PluginError(f"{kind} name {spec.name!r} is not valid: {problem}")
-        if not callable(getattr(spec, {"model": "build", "objective": "build", "dataset": "load", "metric": "compute"}[kind])):
+        if not callable(getattr(spec, {"model": "build", "objective": "build", "dataset": "load", "metric": "compute",
+                                  "executor": "execute"}[kind])):
             raise PluginError(f"{kind} {spec.name!r} has nothing callable to build or load it")
         table = self.specs[kind]
         if spec.name in table or (kind, spec.name) in self.conflicts:

@@ -137,6 +137,9 @@ class RunRecord:
     #: With a wall-clock budget: training seconds beyond it (settled at sync points; at most one logging window).
     overshoot_seconds: float = 0.0
     device: str = ""
+    #: The device's hardware model (GPU name, CPU model), without thread counts: seeds that ran on different
+    #: models had different wall-clock budgets, and the leaderboard marks such a row.
+    device_model: str = ""
     params_generator: int = 0
     params_discriminator: int = 0
     losses: dict[str, float] = field(default_factory=dict)

@@ -21,13 +21,14 @@ import torch
 from . import __version__
 from .budget import Budget
 from .data import BatchStream, DatasetRequest, ImageDataset, check_image_limits
-from .environment import capture, device_name
+from .environment import capture, device_model, device_name
+from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
 from .errors import GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .plugins import Registry
-from . import checkpoint
+from . import checkpoint, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .selection import (
@@ -61,6 +62,7 @@ class Invocation:
     deterministic: bool = False
     #: Experiment trackers (listener plugins) to log to, e.g. ('tensorboard', 'mlflow'); see ganbench.tracking.
     log_to: tuple[str, ...] = ()
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
 
     @property
     def runs_dir(self) -> Path:
@@ -119,8 +121,12 @@ def resolve_pair(registry: Registry, text: str) -> tuple[ModelSpec, ObjectiveSpe
     return model, objective
 
 
-def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
-    """Every run of the invocation, checked; raises before anything is trained."""
+def plan(registry: Registry, inv: Invocation, device_type: str | None = None) -> list[PlannedRun]:
+    """Every run of the invocation, checked; raises before anything is trained.
+
+    ``device_type`` ('cpu' or 'cuda') is where the runs will train when that is
+    not this machine (an executor's workers); by default ``inv.device`` resolved here.
+    """
     if not inv.plugins:
         raise UsageError("No plugins to run; name at least one with --plugins (see `ganbench plugins`).")
     if not inv.seeds:
@@ -140,7 +146,7 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
         if name not in listeners:
             raise UnknownNameError("listener", name, listeners,
                                    "--log-to names listener plugins such as tensorboard, mlflow and wandb.")
-    device = resolve_device(inv.device)
+    kind = device_type or resolve_device(inv.device).type
     planned: list[PlannedRun] = []
     seen: set[str] = set()
     for text in inv.plugins:
@@ -156,7 +162,7 @@ def plan(registry: Registry, inv: Invocation) -> list[PlannedRun]:
                 dataset=inv.dataset,
                 budget=inv.budget.text,
                 seed=seed,
-                device=device.type,
+                device=kind,
                 batch_size=s.batch_size,
                 n_critic=s.n_critic,
                 latent=s.latent,
@@ -238,10 +244,21 @@ def check_writable(results: Path) -> None:
 
 
 def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
-    """Plan, load the data once, and train every run; return their records."""
+    """Train every run of the invocation with its executor (``local`` unless it names another)."""
+    from .executors import execute as dispatch
+
+    return dispatch(registry, inv)
+
+
+def run_locally(registry: Registry, inv: Invocation) -> list[RunRecord]:
+    """The ``local`` executor: plan, load the data once, and train every run here, one after another."""
     planned = plan(registry, inv)
     check_writable(inv.results)
-    dataset = load_dataset(registry, inv)
+    return train_planned(registry, inv, planned, load_dataset(registry, inv))
+
+
+def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun], dataset: ImageDataset) -> list[RunRecord]:
+    """Train planned runs in this process, one after another (how every executor's worker trains)."""
     check_requirements(planned, dataset)
     planned = [with_data_fingerprint(run, dataset) for run in planned]
     device = resolve_device(inv.device)
@@ -314,7 +331,8 @@ def _train_locked(
     info = RunInfo(config.run_id, config, directory, inv.budget.amount, inv.budget.kind, inv.log_to, inv.fresh)
     record = RunRecord(
         run_id=config.run_id, family=config.family, objective=config.objective, dataset=config.dataset,
-        budget=config.budget, seed=config.seed, device=device_name(device), started_at=_now(),
+        budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
+        started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__,
     )
     write_json(directory / "run.json", record.as_dict())
@@ -352,7 +370,8 @@ def _train_locked(
             evaluator=evaluator, eval_fractions=fractions, on_eval=on_eval,
             checkpoint_every=inv.checkpoint_every,
         )
-        outcome = loop.run(resume=resume)
+        with signals.stop_at_step_end():
+            outcome = loop.run(resume=resume)
         record.status = outcome.status
         record.losses = outcome.losses
         record.diverged_at_step = outcome.diverged_at_step
@@ -360,8 +379,9 @@ def _train_locked(
         record.resumed_from_step = int(resume["counters"]["steps"]) if resume else None
         if outcome.status == COMPLETED:
             record.relative_throughput = _relative_throughput(model, dataset, config, device, outcome.counters.steps)
-    except KeyboardInterrupt:
-        record.status, record.error = INTERRUPTED, "interrupted by the user; run the same command again to resume"
+    except KeyboardInterrupt as exc:
+        who = "a SIGTERM (a scheduler stopping the job)" if isinstance(exc, signals.Terminated) else "the user"
+        record.status, record.error = INTERRUPTED, f"interrupted by {who}; run the same command again to resume"
         _finish(registry, info, record, loop, directory)
         raise
     except GanbenchError as exc:

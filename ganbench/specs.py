@@ -161,11 +161,31 @@ def lazy_mapping(target: str) -> LazyMapping:
     return LazyMapping(_check_target(target))
 
 
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """Where and how the planned runs of an invocation are trained.
+
+    ``execute(registry, invocation)`` trains every run the invocation plans and
+    returns their :class:`ganbench.records.RunRecord` list, one per run, in plan
+    order; it must write ordinary run directories (see :mod:`ganbench.records`)
+    so that leaderboards, reports and reruns work whatever trained them. The
+    built-in ``local`` trains them one by one in this process; ``ray`` spreads
+    them over a Ray cluster. A SLURM or Kubernetes executor can come from a
+    third-party package the same way.
+    """
+
+    name: str
+    execute: Callable[..., list[Any]]
+    description: str
+    kind: str = "executor"
+
+
 SPEC_TYPES: dict[str, type] = {
     "model": ModelSpec,
     "objective": ObjectiveSpec,
     "dataset": DatasetSpec,
     "metric": MetricSpec,
+    "executor": ExecutorSpec,
 }
 
 

@@ -58,6 +58,11 @@ TOP_KEYS: dict[str, tuple[str | None, str, str]] = {
     "deterministic": ("deterministic", "bool", "deterministic torch algorithms"),
     "checkpoint_every": ("checkpoint_every", "posint", "checkpoint every N steps"),
     "no_download": ("no_download", "bool", "never download datasets"),
+    "executor": ("executor", "str", "where runs train: local or ray"),
+    "gpus_per_run": ("gpus_per_run", "float", "ray: GPUs per run (fractions allowed)"),
+    "cpus_per_run": ("cpus_per_run", "float", "ray: CPUs per run"),
+    "ray_address": ("ray_address", "str", "ray: address of a running cluster"),
+    "max_retries": ("max_retries", "int", "ray: retries of a run whose worker or node died"),
 }
 #: Keys of the ``[eval]`` table.
 EVAL_KEYS: dict[str, tuple[str, str, str]] = {

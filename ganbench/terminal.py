@@ -50,6 +50,13 @@ def terminal_text(board: pd.DataFrame) -> str:
     if "device" in shown and shown["device"].nunique() == 1:
         notes.append(f"device: {shown['device'].iloc[0]}")
         shown = shown.drop(columns="device")
+    if "mixed_devices" in shown:  # marked only where it happened: seeds on different device models
+        mixed = shown["mixed_devices"].fillna(False).astype(bool)
+        shown = shown.drop(columns="mixed_devices")
+        if mixed.any():
+            shown["status"] = [f"{s}; MIXED DEVICE MODELS" if m else s for s, m in zip(shown["status"], mixed)]
+            notes.append("MIXED DEVICE MODELS: seeds ran on different hardware under a wall-clock budget, "
+                         "so they trained for different amounts; `ganbench check` refuses such rows")
     if "tied_with" in shown and not shown["tied_with"].astype(bool).any():
         shown = shown.drop(columns="tied_with")
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):

@@ -160,3 +160,22 @@ def test_check_can_run_the_suite_first(tmp_path, capsys):
     capsys.readouterr()
     assert main(["check", "--baseline", str(out), "--suite", str(suite), "--no-throughput"]) == 0
     assert "running suite 'tiny'" in capsys.readouterr().out
+
+
+def test_seeds_on_different_device_models_are_marked_and_refused_under_a_wall_clock_budget(baseline):
+    def timed(seed, model):
+        r = rec("a", seed, 10.0 + seed)
+        r.budget, r.device_model = "60s", model
+        return r
+
+    mixed = compile_leaderboard([timed(0, "NVIDIA A100"), timed(1, "NVIDIA H100"), timed(2, "NVIDIA A100")])
+    assert mixed["mixed_devices"].tolist() == [True]
+    from ganbench.terminal import terminal_text
+
+    assert "1/1" not in terminal_text(mixed) and "MIXED DEVICE MODELS" in terminal_text(mixed)
+    with pytest.raises(UsageError, match=r"seeds of a:nonsaturating digits 60s .* ran on different device models"):
+        check(mixed, baseline)
+    same = compile_leaderboard([timed(s, "NVIDIA A100") for s in range(3)])
+    assert same["mixed_devices"].tolist() == [False]
+    steps = compile_leaderboard([rec("a", 0, 10.0), rec("a", 1, 11.0)])  # a step budget is one budget anywhere
+    assert steps["mixed_devices"].tolist() == [False]

@@ -29,7 +29,7 @@ def test_core_never_imports_a_plugin_module():
 
 def test_every_hook_is_documented_with_when_and_what():
     names = [n for n in dir(hookspecs) if n.startswith("ganbench_")]
-    assert len(names) == 8
+    assert len(names) == 9
     for name in names:
         doc = inspect.getdoc(getattr(hookspecs, name))
         assert doc and "called" in doc.lower() and "return" in doc.lower(), name
@@ -144,3 +144,16 @@ def test_plugins_command_lists_name_kind_distribution_version(capsys):
     assert lines["hinge"][1] == "objective"
     assert lines["digits"][1] == "dataset"
     assert lines["progress"][1] == "listener"
+
+
+def test_executors_arrive_as_plugins_and_ray_without_ray_says_how_to_install(registry, tmp_path, monkeypatch, capsys):
+    import sys
+
+    assert {"local", "ray"} <= set(registry.names("executor"))
+    assert registry.get("executor", "ray").plugin.distribution == "ganbench"
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where the ganbench[ray] extra is not installed
+    code = main(["run", "--executor", "ray", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'ganbench[ray]'" in err and "Traceback" not in err
+    code = main(["run", "--executor", "slurm", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
+    assert code == 2 and "Unknown executor 'slurm'" in capsys.readouterr().err

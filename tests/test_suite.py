@@ -96,3 +96,15 @@ def test_run_a_tiny_suite_end_to_end(tmp_path, capsys):
 def test_the_example_plugin_suite_parses():
     suite = load_suite(BENCHMARKS.parent / "plugins" / "ganbench-example" / "benchmarks" / "digits.toml")
     assert suite.defaults["plugins"].split(",")[0] == "tinygan"
+
+
+def test_executor_keys_of_a_suite_become_the_run_defaults():
+    from ganbench.cli import build_parser, invocation_from_args
+    from ganbench.suite import parse_suite
+
+    suite = parse_suite({"name": "x", "executor": "ray", "gpus_per_run": 0.5, "cpus_per_run": 2, "max_retries": 1})
+    inv = invocation_from_args(build_parser(suite.defaults).parse_args(["run"]))
+    assert (inv.executor.name, inv.executor.gpus_per_run, inv.executor.cpus_per_run, inv.executor.max_retries) == (
+        "ray", 0.5, 2.0, 1)
+    inv = invocation_from_args(build_parser(suite.defaults).parse_args(["run", "--executor", "local"]))
+    assert inv.executor.name == "local"  # the command line still wins

@@ -1,0 +1,1 @@
+"""Built-in executors: ``local`` (this process) and ``ray`` (a Ray runtime or cluster)."""
