@@ -133,12 +133,43 @@ def test_discriminators_see_residuals_conditioned_on_the_coarse_image(digits) ->
     assert torch.allclose(residual, build_pyramid(real, 2)[1])
 
 
+class CountingObjective(NonSaturating):
+    """A non-saturating loss with a piece of state, so a round trip has something to carry."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def state_dict(self) -> dict:
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seen = int(state.get("seen", 0))
+
+
 def test_extra_state_round_trip_and_mismatch() -> None:
-    model = make_model(1, 16)
-    state = model.extra_state()
-    model.load_extra_state(state)
-    with pytest.raises(UsageError):
+    source = make_model(1, 16, objective=CountingObjective())
+    source.objective.seen = 7
+    state = source.extra_state()
+    assert state["sizes"] == [8, 16]
+    target = make_model(1, 16, objective=CountingObjective())
+    target.load_extra_state(state)
+    assert target.objective.seen == 7  # the objective's state travels with the family's
+    assert target.extra_state() == state
+    with pytest.raises(UsageError, match=r"\[8, 16\].*\[8, 16, 32\]"):
         make_model(3, 32).load_extra_state(state)
+
+
+def test_residual_discriminator_judges_the_coarse_image_plus_the_residual(digits) -> None:
+    """Paper §3.2 and eyescream's CAddTable: D_k sees l_k + h_k, not the two side by side."""
+    torch.manual_seed(0)
+    model = make_model(1, 16)
+    d = model.discriminators[1].eval()
+    (_low, _), (residual, coarse) = model._real_levels(to_float(digits.resized(16).images[:4]))
+    assert d.net[0].in_channels == 1
+    with torch.no_grad():
+        assert torch.allclose(d(residual, coarse), d(residual + coarse, torch.zeros_like(coarse)), atol=1e-6)
+        shifted = torch.roll(coarse, 3, dims=-1)  # another split of the same image gives the same logit
+        assert torch.allclose(d(residual, coarse), d(residual + coarse - shifted, shifted), atol=1e-5)
 
 
 def test_spec_is_registered_with_its_objectives() -> None:

@@ -23,7 +23,8 @@ Networks (paper §4, eyescream):
 - Level k >= 1: G takes the coarse image l_k and one U[-1, 1] noise plane
   (C + 1 channels) through conv 7x7 -> 64, ReLU, conv 7x7 -> 64, ReLU,
   conv 5x5 -> C (no output non-linearity: the residual is signed). D sees
-  the residual and the coarse image concatenated (2C channels): conv 5x5 ->
+  the residual added to the coarse image, h_k + l_k (C channels; paper
+  §3.2, eyescream's ``CAddTable``): conv 5x5 ->
   64, ReLU, conv 5x5 stride 2 -> 64, ReLU, dropout 0.5, linear -> 1 logit.
   ``options["width"]`` scales the 64 channels (tests use fewer for speed).
 
@@ -189,19 +190,24 @@ class ResidualGenerator(nn.Module):
 
 
 class ResidualDiscriminator(nn.Module):
-    """Level k: (residual h_k, coarse image l_k) -> one logit."""
+    """Level k: (residual h_k, coarse image l_k) -> one logit, judging the sum l_k + h_k.
+
+    The paper (§3.2) and eyescream (``nn.CAddTable`` as D's first layer) add
+    the coarse image to the residual, so D judges the full-resolution image
+    the pair makes; it still sees only h_k's contribution vary.
+    """
 
     def __init__(self, channels: int, size: int, width: int = WIDTH) -> None:
         super().__init__()
         half = (size + 1) // 2
         self.net = nn.Sequential(
-            nn.Conv2d(2 * channels, width, 5, padding=2), nn.ReLU(True),
+            nn.Conv2d(channels, width, 5, padding=2), nn.ReLU(True),
             nn.Conv2d(width, width, 5, stride=2, padding=2), nn.ReLU(True),
             nn.Dropout(DROPOUT), nn.Flatten(), nn.Linear(width * half * half, 1),
         )
 
     def forward(self, residual: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([residual, coarse], dim=1)).squeeze(1)
+        return self.net(residual + coarse).squeeze(1)
 
 
 # -- the model ----------------------------------------------------------------------------
