@@ -172,6 +172,28 @@ def test_residual_discriminator_judges_the_coarse_image_plus_the_residual(digits
         assert torch.allclose(d(residual, coarse), d(residual + coarse - shifted, shifted), atol=1e-5)
 
 
+def test_every_random_input_reaches_the_output() -> None:
+    """generate() uses the level-0 vector and the finer level's noise plane, each on its own.
+
+    Rules out the plain bugs behind a collapse (noise ignored in ``generate``,
+    a level's noise not reaching the output). Measured at initialisation,
+    seeds 0-2, per-pixel std across 64 latents on the [-1, 1] scale: 0.026
+    varying only the level-0 vector, 0.017-0.028 varying only the noise plane,
+    0.032-0.039 varying both; the threshold sits 3x below the smallest.
+    """
+    torch.manual_seed(0)
+    model = make_model(1, 16)
+    model.eval()
+    z = model.sample_latent(64, CPU, generator=torch.Generator().manual_seed(0))
+    coarse_only, fine_only = z.clone(), z.clone()
+    coarse_only[:, lapgan.LATENT_DIM:] = z[:1, lapgan.LATENT_DIM:]  # one noise plane for all
+    fine_only[:, : lapgan.LATENT_DIM] = z[:1, : lapgan.LATENT_DIM]  # one level-0 vector for all
+    with torch.no_grad():
+        spread = {name: float(model.generate(v).std(0).mean())
+                  for name, v in (("all", z), ("level 0", coarse_only), ("level 1", fine_only))}
+    assert min(spread.values()) > 0.005, spread
+
+
 def test_spec_is_registered_with_its_objectives() -> None:
     registry = build_registry()
     spec = registry.model("lapgan")

@@ -44,6 +44,36 @@ finer level (356 at 16 px, 1380 at 32 px). ``generate(z)`` is thus a pure
 function of z and the loop's fixed grids are reproducible. Each level's
 image is clamped to [-1, 1] while sampling, so samples stay in range.
 
+Why it shows collapsed samples on the embedded digits at the default budget
+(issue 18; measured with ``OMP_NUM_THREADS=1``, batch 64, digits at 16 px,
+seed 0, per-pixel std across 512 fixed latents on the [-1, 1] scale; the
+real 8 px coarse digits have 0.35):
+
+- Not a plain bug. Every part of z reaches the output: varying only the
+  level-0 vector or only the noise plane each moves the output, and the
+  levels train on the real pyramid with the right targets (both pinned in
+  ``tests/test_lapgan.py``); the residual level only adds detail.
+- The collapse is level 0's: the 8 px MLP GAN starts nearly constant (std
+  0.039 at init; 0.031 at 16 px after the residual level) and stays
+  collapsed, its one mode hopping between digits (std 0.03, lenet IS 1.01
+  after 300 lock-step steps). Trained alone with this recipe it leaves
+  collapse only after about 1,750 steps (std 0.03 at 500, 0.08 at 1,000,
+  0.22 and IS 1.65 at 1,750, 0.22 at 2,000). ``vanilla``'s MLP on the same
+  8 px digits is no quicker (std 0.14, IS 1.6 at 800 steps).
+- Init is not the cause. With eyescream's init (G weights N(0, 0.05), D
+  weights N(0, 0.005), zero biases) or He init for G, the noise does reach
+  the output at init (std 0.27 / 0.41), but under Adam level 0 collapses
+  within 150 steps (std 0.01 / 0.000) and stays there; with eyescream's SGD
+  (lr 0.02, momentum 0.5) it keeps std 0.18 but its IS is 1.25 at 400 steps.
+  No dropout in D, LeakyReLU, a linear output (eyescream's) or Gaussian z
+  did not leave collapse within 400 steps either; LeakyReLU in G and D with
+  no dropout did at about 600 (IS 2.2 at 800), a departure from the paper
+  not taken.
+- The budget is: one LAPGAN step costs 5-9x a ``vanilla`` step (the two 7x7
+  64-channel convolutions of the residual generator at 16 px dominate), so
+  where ``vanilla`` gets about 2,000 steps in 40 s, LAPGAN gets a few
+  hundred, fewer than level 0 needs. Hence the README's budget for it.
+
 Departures from the paper, and why:
 
 - The pyramid operators. The paper's d(.) blurs and decimates and u(.)
