@@ -398,6 +398,6 @@ def ganbench_models() -> list[ModelSpec]:
             defaults={"latent": "uniform(100) + one noise plane per finer level",
                       "pyramid": "halve while even and >= 7 px",
                       "downsample": "2x2 average", "upsample": "bilinear", "hidden_g0": HIDDEN_G, "hidden_d0": HIDDEN_D,
-                      "dropout": DROPOUT, "width": WIDTH, "lr": LR, "betas": BETAS},
+                      "dropout": DROPOUT, "width": WIDTH, "lr": LR, "lr_level0": LR_COARSE, "betas": BETAS},
         )
     ]
