@@ -76,7 +76,10 @@ real 8 px coarse digits have 0.35):
 - The fix: level 0 trains at lr 1e-3. Alone on the 8 px digits it then
   leaves collapse within the few hundred steps a CPU minute buys (std 0.13
   at 100 steps, 0.24 and IS 2.35 at 350), where the paper's SGD at 0.02
-  with this init stays collapsed (std 0.03 at 400).
+  with this init stays collapsed (std 0.03 at 400). The whole family on
+  digits, ``--budget 400steps --device cpu``, seed 0: lenet FID10k 490 and
+  IS 1.04 at 200 steps, 164 and 2.72 at 400, varied digits in the grid
+  (collapsed before: FID 560, IS 1.007).
 
 Departures from the paper, and why:
 
