@@ -23,7 +23,8 @@ Networks (paper §4, eyescream):
 - Level k >= 1: G takes the coarse image l_k and one U[-1, 1] noise plane
   (C + 1 channels) through conv 7x7 -> 64, ReLU, conv 7x7 -> 64, ReLU,
   conv 5x5 -> C (no output non-linearity: the residual is signed). D sees
-  the residual and the coarse image concatenated (2C channels): conv 5x5 ->
+  the residual added to the coarse image, h_k + l_k (C channels; paper
+  §3.2, eyescream's ``CAddTable``): conv 5x5 ->
   64, ReLU, conv 5x5 stride 2 -> 64, ReLU, dropout 0.5, linear -> 1 logit.
   ``options["width"]`` scales the 64 channels (tests use fewer for speed).
 
@@ -43,15 +44,55 @@ finer level (356 at 16 px, 1380 at 32 px). ``generate(z)`` is thus a pure
 function of z and the loop's fixed grids are reproducible. Each level's
 image is clamped to [-1, 1] while sampling, so samples stay in range.
 
+Why it shows collapsed samples on the embedded digits at the default budget
+(issue 18; measured with ``OMP_NUM_THREADS=1``, batch 64, digits at 16 px,
+seed 0, per-pixel std across 512 fixed latents on the [-1, 1] scale; the
+real 8 px coarse digits have 0.35):
+
+- Not a plain bug. Every part of z reaches the output: varying only the
+  level-0 vector or only the noise plane each moves the output, and the
+  levels train on the real pyramid with the right targets (both pinned in
+  ``tests/test_lapgan.py``); the residual level only adds detail.
+- The collapse is level 0's: the 8 px MLP GAN starts nearly constant (std
+  0.039 at init; 0.031 at 16 px after the residual level) and stays
+  collapsed, its one mode hopping between digits (std 0.03, lenet IS 1.01
+  after 300 lock-step steps). Trained alone with this recipe it leaves
+  collapse only after about 1,750 steps (std 0.03 at 500, 0.08 at 1,000,
+  0.22 and IS 1.65 at 1,750, 0.22 at 2,000). ``vanilla``'s MLP on the same
+  8 px digits is no quicker (std 0.14, IS 1.6 at 800 steps).
+- Init is not the cause. With eyescream's init (G weights N(0, 0.05), D
+  weights N(0, 0.005), zero biases) or He init for G, the noise does reach
+  the output at init (std 0.27 / 0.41), but under Adam level 0 collapses
+  within 150 steps (std 0.01 / 0.000) and stays there; with eyescream's SGD
+  (lr 0.02, momentum 0.5) it keeps std 0.18 but its IS is 1.25 at 400 steps.
+  No dropout in D, LeakyReLU, a linear output (eyescream's) or Gaussian z
+  did not leave collapse within 400 steps either; LeakyReLU in G and D with
+  no dropout did at about 600 (IS 2.2 at 800), a departure from the paper
+  not taken.
+- The budget is: one LAPGAN step costs 5-9x a ``vanilla`` step (the two 7x7
+  64-channel convolutions of the residual generator at 16 px dominate), so
+  where ``vanilla`` gets about 2,000 steps in 40 s, LAPGAN gets a few
+  hundred, fewer than level 0 needs at Adam's usual 2e-4.
+- The fix: level 0 trains at lr 1e-3. Alone on the 8 px digits it then
+  leaves collapse within the few hundred steps a CPU minute buys (std 0.13
+  at 100 steps, 0.24 and IS 2.35 at 350), where the paper's SGD at 0.02
+  with this init stays collapsed (std 0.03 at 400). The whole family on
+  digits, ``--budget 400steps --device cpu``, seed 0: lenet FID10k 490 and
+  IS 1.04 at 200 steps, 164 and 2.72 at 400, varied digits in the grid
+  (collapsed before: FID 560, IS 1.007).
+
 Departures from the paper, and why:
 
 - The pyramid operators. The paper's d(.) blurs and decimates and u(.)
   smooths and expands; ganbench uses the simplest fixed pair (2x2 average,
   bilinear). Any fixed pair gives an exactly invertible pyramid, which is
   all the method needs.
-- Optimiser: Adam lr 2e-4, betas (0.5, 0.999) at every level, instead of
-  SGD (lr 0.02, momentum rising to 0.7-0.8, lr decay), so that an identical
-  budget buys this family the same kind of optimisation as the others.
+- Optimiser: Adam, betas (0.5, 0.999), instead of SGD (lr 0.02, momentum
+  rising to 0.7-0.8, lr decay), so that an identical budget buys this family
+  the same kind of optimisation as the others: lr 2e-4 at the residual
+  levels, 1e-3 at level 0 (``LR_COARSE``; ``--lr`` sets every level). At
+  2e-4 level 0 needs about 1,750 steps to leave collapse, at 1e-3 about 350
+  (see above); the paper's own level-0 rate, SGD at 0.02, is 100x 2e-4.
 - The levels train in lock-step within one budget, not as separate jobs;
   the paper's per-level model selection by validation Parzen likelihood is
   not done (ganbench compares final and tracked checkpoints instead).
@@ -79,6 +120,7 @@ DROPOUT = 0.5
 WIDTH = 64
 MIN_COARSE = 7
 LR = 2e-4
+LR_COARSE = 1e-3
 BETAS = (0.5, 0.999)
 
 
@@ -188,19 +230,24 @@ class ResidualGenerator(nn.Module):
 
 
 class ResidualDiscriminator(nn.Module):
-    """Level k: (residual h_k, coarse image l_k) -> one logit."""
+    """Level k: (residual h_k, coarse image l_k) -> one logit, judging the sum l_k + h_k.
+
+    The paper (§3.2) and eyescream (``nn.CAddTable`` as D's first layer) add
+    the coarse image to the residual, so D judges the full-resolution image
+    the pair makes: a residual is real or fake only as detail on l_k.
+    """
 
     def __init__(self, channels: int, size: int, width: int = WIDTH) -> None:
         super().__init__()
         half = (size + 1) // 2
         self.net = nn.Sequential(
-            nn.Conv2d(2 * channels, width, 5, padding=2), nn.ReLU(True),
+            nn.Conv2d(channels, width, 5, padding=2), nn.ReLU(True),
             nn.Conv2d(width, width, 5, stride=2, padding=2), nn.ReLU(True),
             nn.Dropout(DROPOUT), nn.Flatten(), nn.Linear(width * half * half, 1),
         )
 
     def forward(self, residual: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([residual, coarse], dim=1)).squeeze(1)
+        return self.net(residual + coarse).squeeze(1)
 
 
 # -- the model ----------------------------------------------------------------------------
@@ -230,8 +277,9 @@ class LapGanModel(GanModel):
             self.discriminators.append(ResidualDiscriminator(c, size, width))
         for net in (*self.generators, *self.discriminators):
             net.to(ctx.device)
-        self.opt_g = [torch.optim.Adam(g.parameters(), lr=lr, betas=BETAS) for g in self.generators]
-        self.opt_d = [torch.optim.Adam(d.parameters(), lr=lr, betas=BETAS) for d in self.discriminators]
+        rates = [ctx.settings.lr or LR_COARSE] + [lr] * (self.levels - 1)
+        self.opt_g = [torch.optim.Adam(g.parameters(), lr=r, betas=BETAS) for g, r in zip(self.generators, rates)]
+        self.opt_d = [torch.optim.Adam(d.parameters(), lr=r, betas=BETAS) for d, r in zip(self.discriminators, rates)]
 
     # -- contract ---------------------------------------------------------------------
 
@@ -343,4 +391,4 @@ def build(ctx: BuildContext) -> LapGanModel:
 DEFAULTS = {"latent": "uniform(100) + one noise plane per finer level",
             "pyramid": "halve while even and >= 7 px",
             "downsample": "2x2 average", "upsample": "bilinear", "hidden_g0": HIDDEN_G, "hidden_d0": HIDDEN_D,
-            "dropout": DROPOUT, "width": WIDTH, "lr": LR, "betas": BETAS}
+            "dropout": DROPOUT, "width": WIDTH, "lr": LR, "lr_level0": LR_COARSE, "betas": BETAS}
