@@ -44,10 +44,10 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, digits) -> Path:
-    root = tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"  # shared with test_metrics
-    lenet.prepare(digits[1], root)
-    return root
+def cache(_private_cache, digits) -> Path:
+    """The session's cache, which `ganbench run` in these tests uses too: the extractor is trained once."""
+    lenet.prepare(digits[1], _private_cache)
+    return _private_cache
 
 
 class Bank(GanModel):
@@ -222,3 +222,49 @@ def test_m_global_plots_and_report_say_what_m_global_measures_and_flag_collapse(
     assert "seed 1" not in section
     assert html.count(">collapsed</span>") == 3  # the run's heading, its final grid and the list of runs
     assert "COLLAPSED: samples lost their diversity" in html  # the run's own table
+
+
+DEAF = """
+import torch
+import ganbench
+from ganbench_builtin.dcgan import build as build_dcgan
+
+
+class Deaf:
+    '''A DCGAN whose samples ignore their noise: every latent gives the image of the zero latent.'''
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def generate(self, z, labels=None):
+        return self.model.generate(torch.zeros_like(z), labels)
+
+
+@ganbench.hookimpl
+def ganbench_models():
+    return [ganbench.ModelSpec("deafgan", lambda ctx: Deaf(build_dcgan(ctx)), "ignores its noise", "test",
+                               "nonsaturating")]
+"""
+
+
+def test_a_run_that_ignores_its_noise_is_marked_collapsed_and_a_briefly_trained_dcgan_is_not(fake_dist, tmp_path,
+                                                                                          capsys):
+    fake_dist("ganbench-deaf", {"deaf": "deaf_mod"}, {"deaf_mod": DEAF})
+    common = ["--metrics", "fid", "--eval-samples", "500", "--eval-at=", "--results", str(tmp_path), "--log-every", "50"]
+    assert main(["run", "--plugins", "deafgan", "--budget", "2steps", *common]) == 0
+    # a collapse is a verdict on the samples, not a crash: the run completes (exit 0)
+    assert main(["run", "--plugins", "dcgan", "--budget", "150steps", *common]) == 0
+    out = capsys.readouterr().out
+    records = {r.family: r for r in map(RunRecord.read, tmp_path.glob("runs/*/run.json"))}
+    deaf, dcgan = records["deafgan"], records["dcgan"]
+    assert deaf.collapsed is True and "feature spread 0 " in deaf.collapse_note
+    assert dcgan.collapsed is False, dcgan.collapse_note
+    spread = next(v for k, v in dcgan.scores.items() if k.startswith("div500_spread["))
+    assert spread > 1.5 * SPREAD_COLLAPSED_BELOW  # measured 0.52 at 120 steps, 0.8 from 200 steps on
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert {row["family"]: row["collapsed"] for row in board} == {"deafgan": 1, "dcgan": 0}
+    assert "COLLAPSED deafgan:nonsaturating digits 2steps: seed 0: samples lost their diversity" in out
+    assert ">collapsed</span>" in (tmp_path / "report.html").read_text()
