@@ -71,7 +71,7 @@ def collapse_notes(board: pd.DataFrame) -> list[str]:
              zip(board["family"], board["objective"], board["dataset"], board["budget"], board["collapse_note"])
              if isinstance(note, str) and note]
     if lines:
-        lines.append(f"collapsed: the generator lost its sample diversity ({COLLAPSE_RULE}); "
+        lines.append(f"collapsed: the samples lack diversity, lost or never learnt ({COLLAPSE_RULE}); "
                      "its scores describe a broken run, not a GAN's quality (docs/metrics.md)")
     return lines
 
