@@ -100,7 +100,7 @@ def judge(scores: Mapping[str, float]) -> tuple[bool | None, str]:
         reasons.append(f"{int(classes)} predicted class{'es' if classes != 1 else ''} "
                        f"(<= {CLASSES_COLLAPSED_AT_MOST})")
     if reasons:
-        return True, "samples lost their diversity: " + "; ".join(reasons)
+        return True, "samples lack diversity: " + "; ".join(reasons)
     parts = [f"feature spread {spread:.3g}" if spread is not None else "",
              f"{int(classes)} predicted classes" if classes is not None else ""]
     return False, ", ".join(p for p in parts if p)

@@ -281,7 +281,7 @@ def _check_collapse(label: str, base: dict[str, Any], row: pd.Series) -> Finding
     judged = int(row.get("collapsed:n") or now)
     if now > before:
         return Finding(label, "collapsed", before, now, f"<= {before}", FAIL,
-                       f"newly collapsed: {now} of {judged} seeds lost their sample diversity "
+                       f"newly collapsed: {now} of {judged} seeds have samples that lack diversity "
                        f"({row.get('collapse_note') or 'see run.json'})")
     note = ("fewer collapsed seeds than the baseline: refresh the baseline?" if now < before
             else "collapsed in the baseline too" if now else "")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .diversity import is_diversity_key
 from .errors import UsageError
 from .records import COMPLETED, EXTERNAL, RecordError, RunRecord, fraction_label
 from .stats import intervals_overlap, summarize
@@ -267,7 +268,7 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
         shown["rank"] = [rank_label(r, s) for r, s in zip(board["rank"], shared)]
     # what a row is and how it scored first; counters next; losses (diagnostics) last
     first = [c for c in ("rank", "tied_with", *GROUP, "seeds", "status", "collapsed") if c in shown]
-    scores = [c for c in shown.columns if c.startswith("score:")]
+    scores = sorted((c for c in shown.columns if c.startswith("score:")), key=is_diversity_key)  # quality first
     losses = [c for c in shown.columns if c.startswith("loss:")]
     rest = [c for c in shown.columns if c not in {*first, *scores, *losses}]
     return shown[first + scores + rest + losses]

@@ -247,7 +247,7 @@ def _mark_collapse(ax: Any, x: np.ndarray, y: np.ndarray, run: RunData, color: A
     if not finite.any():
         return
     ax.annotate(f"samples collapsed\n({run.record.get('collapse_note', '').split(': ', 1)[-1]})",
-                (x[finite][-1], y[finite][-1]), xytext=(-8, 14), textcoords="offset points", ha="right",
+                (x[finite][-1], y[finite][-1]), xytext=(-8, 30), textcoords="offset points", ha="right",
                 fontsize=7, color=color, wrap=True,
                 arrowprops={"arrowstyle": "->", "color": color, "lw": 0.8})
 
@@ -514,7 +514,7 @@ def m_global_figure(runs: Sequence[RunData]) -> Figure | None:
         if with_k and run in with_k:
             x, k = _series(run.curves, "k_t")
             axes[1].plot(x, k, lw=1.3, color=color, label=run.label)
-    _style(axes[0], f"{M_GLOBAL_TITLE}; lower is better", "kimg")
+    _style(axes[0], f"{M_GLOBAL_TITLE}; lower = nearer equilibrium", "kimg")
     axes[0].legend(fontsize=7)
     if with_k:
         _style(axes[1], "k_t (equilibrium control)", "kimg")

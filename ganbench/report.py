@@ -326,7 +326,7 @@ def render_report(results_dir: Path, combined: dict[str, bytes] | None = None) -
         '<p class="muted">Final-checkpoint scores as mean ± standard deviation over seeds, with the 95 % '
         'confidence interval of the mean in brackets; only completed runs enter the means. Columns named '
         '…@50% hold the evaluation at that fraction of the budget. <b>collapsed</b> marks runs whose final '
-        f'samples lost their diversity ({esc(COLLAPSE_RULE)}; docs/metrics.md): their scores describe a broken '
+        f'samples lack diversity ({esc(COLLAPSE_RULE)}; docs/metrics.md): their scores describe a broken '
         'run, not the family.</p>',
         _leaderboard(records),
     ]

@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .diversity import is_diversity_key
 from .evaluation import EvalOptions, Evaluator
 from .budget import Counters
 from .leaderboard import higher_is_better
@@ -94,7 +95,8 @@ def with_selection(evaluate: Evaluator, select: Evaluator, model: GanModel, dire
 
     def evaluate_and_select(fraction: float, counters: Counters) -> dict[str, float]:
         scores = evaluate(fraction, counters)
-        held = {f"{HELDOUT}{k}": v for k, v in select(fraction, counters).items()}
+        # only the selection metric's own scores: the diversity statistics come with the regular ones
+        held = {f"{HELDOUT}{k}": v for k, v in select(fraction, counters).items() if not is_diversity_key(k)}
         key = selection_key(held, metric)
         if key is not None and _improves(directory / BEST_INFO, key, float(held[key])):
             save_torch(directory / BEST_WEIGHTS,

@@ -15,7 +15,7 @@ import re
 
 import pandas as pd
 
-from .diversity import COLLAPSE_RULE
+from .diversity import COLLAPSE_RULE, is_diversity_key
 from .leaderboard import AT, BEST, STAT_SUFFIXES, display_frame, final_score_columns, higher_is_better
 
 #: How metric plugins name scores: metric, sample count, optional suffix, then the extractor in brackets
@@ -66,7 +66,7 @@ def terminal_text(board: pd.DataFrame) -> str:
         parts.append("\n".join(notes))
     if finals and board["seeds"].max() > 1:
         parts[-1] += "\nscores: mean ± standard deviation over completed seeds [95 % confidence interval of the mean]"
-    parts += [table for table in (_over_budget(board, c) for c in finals) if table]
+    parts += [table for table in (_over_budget(board, c) for c in sorted(finals, key=is_diversity_key)) if table]
     return "\n\n".join(parts)
 
 
@@ -78,7 +78,7 @@ def collapse_notes(board: pd.DataFrame) -> list[str]:
              zip(board["family"], board["objective"], board["dataset"], board["budget"], board["collapse_note"])
              if isinstance(note, str) and note]
     if lines:
-        lines.append(f"collapsed: the generator lost its sample diversity ({COLLAPSE_RULE}); "
+        lines.append(f"collapsed: the samples lack diversity, lost or never learnt ({COLLAPSE_RULE}); "
                      "its scores describe a broken run, not a GAN's quality (docs/metrics.md)")
     return lines
 

@@ -23,8 +23,9 @@ def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed"
     scores = record["scores"]
-    keys = sorted(scores)
-    assert [k.split("[")[0] for k in keys] == ["fid500", "isc500", "isc500_std"]
+    assert sorted(k.split("[")[0] for k in scores) == ["div500_classes", "div500_spread", "fid500", "isc500",
+                                                        "isc500_std"]
+    keys = sorted(k for k in scores if not k.startswith("div"))
     assert len({k.split("[")[1] for k in keys}) == 1 and keys[0].endswith("]") and "[lenet-digits-" in keys[0]
     assert scores[keys[0]] > 0 and scores[keys[1]] >= 1.0
     evaluations = json.loads((run_dir / "scores.json").read_text())

@@ -41,7 +41,7 @@ def test_inception_path_runs_end_to_end_with_architecture_identical_random_weigh
                       tmp_path / "cache", 4, extractor=INCEPTION, inception_weights=weights)
     keys = sorted(scores)
     assert all(k.endswith("]") and f"[{INCEPTION}-" in k for k in keys), keys  # not the official weights: hash in label
-    assert {k.split("[")[0] for k in keys} == {"isc4", "isc4_std", "fid4"}
+    assert {k.split("[")[0] for k in keys} == {"isc4", "isc4_std", "fid4", "div4_spread"}  # no classes: ImageNet's
     assert all(math.isfinite(v) for v in scores.values())
 
 
