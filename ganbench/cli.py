@@ -22,7 +22,6 @@ from platformdirs import user_cache_dir
 from . import __version__
 from .budget import Budget
 from .errors import GanbenchError, UsageError
-from .plugins import build_registry
 from .suite import load_suite
 
 if TYPE_CHECKING:  # torch and pandas are imported by the commands that use them, so --help and plugins stay fast
@@ -377,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_baseline(args)
         if args.command == "check" and not args.suite:
             return cmd_check(args, None)
+        from .plugins import build_registry  # entry-point metadata: not needed for --help
+
         registry = build_registry(disabled=args.no_plugin)
         if args.command == "check":
             return cmd_check(args, registry)
