@@ -224,9 +224,11 @@ def cmd_profile(args: argparse.Namespace, registry) -> int:
     inv = Invocation(plugins=_names(args.plugins), dataset=args.dataset, device=args.device,
                      data_dir=Path(args.data_dir).expanduser(), download=not args.no_download,
                      settings=TrainSettings(batch_size=args.batch_size), resolution=args.resolution)
-    profiles = profile(registry, inv, args.steps)
+    profiles, failures = profile(registry, inv, args.steps)
     print(json.dumps([asdict(p) for p in profiles], indent=2) if args.json else profile_table(profiles))
-    return EXIT_OK
+    for pair, error in failures.items():
+        print(f"could not profile {pair}: {error}", file=sys.stderr)
+    return EXIT_RUNS_FAILED if failures else EXIT_OK
 
 
 def invocation_from_args(args: argparse.Namespace) -> Invocation:

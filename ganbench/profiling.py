@@ -42,7 +42,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 from .data import BatchStream, ImageDataset
 from .model import BuildContext, StepContext
 from .plugins import Registry
-from .runner import Invocation, PlannedRun, load_dataset, plan, resolve_device
+from .runner import Invocation, PlannedRun, check_requirements, load_dataset, plan, resolve_device
 from .syncs import SyncCounter
 
 WARMUP = 2
@@ -191,12 +191,23 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
     )
 
 
-def profile(registry: Registry, inv: Invocation, steps: int) -> list[FamilyProfile]:
-    """Every family of ``inv.plugins`` (first seed only) on ``inv.dataset``, one after the other."""
+def profile(registry: Registry, inv: Invocation, steps: int) -> tuple[list[FamilyProfile], dict[str, str]]:
+    """Every family of ``inv.plugins`` (first seed only) on ``inv.dataset``, one after the other.
+
+    Returns the profiles and, by ``family:objective``, the error of each family that raised:
+    one broken family never costs the others their profile.
+    """
     planned = [r for r in plan(registry, inv) if r.config.seed == inv.seeds[0]]
     dataset = load_dataset(registry, inv)
+    check_requirements(planned, dataset)
     device = resolve_device(inv.device)
-    return [profile_run(run, dataset, inv, device, steps) for run in planned]
+    profiles, failures = [], {}
+    for run in planned:
+        try:
+            profiles.append(profile_run(run, dataset, inv, device, steps))
+        except Exception as exc:  # noqa: BLE001 - reported by the caller, with the plugin's name
+            failures[run.config.pair] = f"{type(exc).__name__}: {exc}"
+    return profiles, failures
 
 
 def profile_table(profiles: list[FamilyProfile]) -> str:

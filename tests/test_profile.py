@@ -40,3 +40,23 @@ def test_profile_table_names_what_was_measured(capsys):
 def test_profile_refuses_an_unknown_family_clearly(capsys):
     assert main([*ARGS[:2], "dcgann", *ARGS[3:]]) == 2
     assert "dcgan" in capsys.readouterr().err  # did you mean
+
+
+LAZY_BROKEN = """
+import ganbench
+
+@ganbench.hookimpl
+def ganbench_models():
+    return [ganbench.ModelSpec("ghostgan", ganbench.lazy("ghost_nets_missing:build"), "nets never shipped", "nobody",
+                               "nonsaturating")]
+"""
+
+
+def test_a_family_that_fails_costs_only_its_own_profile(capsys, fake_dist):
+    """A family whose implementation cannot be imported is named with its target; the others are profiled."""
+    fake_dist("ganbench-ghost", {"ghostgan": "ghost_mod"}, {"ghost_mod": LAZY_BROKEN})
+    assert main([*ARGS[:2], "ghostgan,vanilla", *ARGS[3:], "--json"]) == 1
+    captured = capsys.readouterr()
+    assert [p["family"] for p in json.loads(captured.out)] == ["vanilla"]
+    assert "could not profile ghostgan:nonsaturating" in captured.err
+    assert "'ghost_nets_missing:build' could not be loaded" in captured.err
