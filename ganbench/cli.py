@@ -109,7 +109,18 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--lr", type=float, default=None, help="learning rate for every optimiser (default: the family's)")
     run.add_argument("--joint-batches", action="store_true",
                      help="pass real and fake through the discriminator in one batch (default: separately)")
-    run.add_argument("--log-every", type=_positive_int, default=10, help="log losses every N steps")
+    run.add_argument("--log-every", type=_positive_int, default=10,
+                     help="log losses every N steps (losses are read from the device once per N steps)")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="autocast precision of training steps (fp16 adds a gradient scaler); recorded, part of the run")
+    run.add_argument("--compile", action="store_true", help="torch.compile every network; recorded, part of the run")
+    run.add_argument("--channels-last", action="store_true",
+                     help="channels-last memory format for every network; recorded, part of the run")
+    run.add_argument("--reuse-fakes", action="store_true",
+                     help="the G step reuses the D step's fake batch (reference DCGAN loop) instead of a fresh z; "
+                     "recorded, part of the run")
+    run.add_argument("--data-on-device", choices=("auto", "yes", "no"), default="auto",
+                     help="keep the dataset on the training device (auto: when it takes <= 25%% of free GPU memory)")
     run.add_argument("--metrics", default=DEFAULT_METRICS,
                      help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
     run.add_argument("--extractor", default=None,
@@ -247,7 +258,8 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         device=args.device,
         settings=TrainSettings(
             batch_size=args.batch_size, n_critic=args.n_critic, latent=args.latent,
-            separate_batches=not args.joint_batches, lr=args.lr,
+            separate_batches=not args.joint_batches, lr=args.lr, reuse_fakes=args.reuse_fakes,
+            precision=args.precision, compile=args.compile, channels_last=args.channels_last,
         ),
         resolution=args.resolution,
         log_every=args.log_every,
@@ -265,6 +277,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
         deterministic=args.deterministic,
+        data_on_device=args.data_on_device,
     )
 
 

@@ -49,6 +49,10 @@ LOCKED = "locked"
 FINAL = (COMPLETED, DIVERGED)
 
 
+#: Speed settings of a run and their defaults; a setting at its default is left out of the config hash.
+SPEED_DEFAULTS: dict[str, Any] = {"precision": "fp32", "compile": False, "channels_last": False, "reuse_fakes": False}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run; its hash names the run's identity."""
@@ -70,6 +74,12 @@ class RunConfig:
     metrics: tuple[str, ...] = ()
     evaluation: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: Speed settings (see docs/performance.md). Part of the identity only when not the default,
+    #: so runs made before they existed keep their run ids.
+    precision: str = "fp32"
+    compile: bool = False
+    channels_last: bool = False
+    reuse_fakes: bool = False
 
     @property
     def pair(self) -> str:
@@ -89,7 +99,17 @@ class RunConfig:
         d = asdict(self)
         d["grid_fractions"] = list(self.grid_fractions)
         d["metrics"] = list(self.metrics)
+        for name, default in SPEED_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
         return d
+
+    @property
+    def speed_label(self) -> str:
+        """The non-default speed settings, as the leaderboard shows them ('' for the defaults)."""
+        parts = [self.precision] if self.precision != "fp32" else []
+        parts += [name.replace("_", "-") for name in ("compile", "channels_last", "reuse_fakes") if getattr(self, name)]
+        return "+".join(parts)
 
 
 @dataclass
@@ -113,6 +133,10 @@ class RunRecord:
     relative_throughput: float | None = None
     #: With a wall-clock budget: training seconds beyond it (settled at sync points; at most one logging window).
     overshoot_seconds: float = 0.0
+    #: Whether the dataset was kept on the training device (``--data-on-device``); batches are the same either way.
+    data_on_device: bool | None = None
+    #: Non-default speed settings ('bf16+compile'), from the config; '' for the defaults.
+    speed: str = ""
     device: str = ""
     params_generator: int = 0
     params_discriminator: int = 0

@@ -49,8 +49,9 @@ def terminal_text(board: pd.DataFrame) -> str:
     if "device" in shown and shown["device"].nunique() == 1:
         notes.append(f"device: {shown['device'].iloc[0]}")
         shown = shown.drop(columns="device")
-    if "tied_with" in shown and not shown["tied_with"].astype(bool).any():
-        shown = shown.drop(columns="tied_with")
+    for quiet in ("tied_with", "speed"):  # shown only when some row has one (speed: non-default settings)
+        if quiet in shown and not shown[quiet].fillna("").astype(bool).any():
+            shown = shown.drop(columns=quiet)
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
         parts = [shown.to_string(index=False)]
     if notes:
