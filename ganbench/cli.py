@@ -68,6 +68,20 @@ def _fractions(text: str) -> tuple[float, ...]:
     return tuple(sorted(set(out) | {1.0}))
 
 
+def _add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """The recorded speed settings, shared by ``run`` and ``profile`` (docs/performance.md)."""
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="autocast precision of training steps (fp16 adds a gradient scaler); recorded, part of the run")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every network; recorded, part of the run")
+    parser.add_argument("--channels-last", action="store_true",
+                     help="channels-last memory format for every network; recorded, part of the run")
+    parser.add_argument("--reuse-fakes", action="store_true",
+                     help="the G step reuses the D step's fake batch (reference DCGAN loop) instead of a fresh z; "
+                     "recorded, part of the run")
+    parser.add_argument("--data-on-device", choices=("auto", "yes", "no"), default="auto",
+                     help="keep the dataset on the training device (auto: when it takes <= 25%% of free GPU memory)")
+
+
 def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The parser; ``suite_defaults`` (from a suite file) become the defaults of ``run``."""
     parser = argparse.ArgumentParser(
@@ -111,16 +125,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      help="pass real and fake through the discriminator in one batch (default: separately)")
     run.add_argument("--log-every", type=_positive_int, default=10,
                      help="log losses every N steps (losses are read from the device once per N steps)")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                     help="autocast precision of training steps (fp16 adds a gradient scaler); recorded, part of the run")
-    run.add_argument("--compile", action="store_true", help="torch.compile every network; recorded, part of the run")
-    run.add_argument("--channels-last", action="store_true",
-                     help="channels-last memory format for every network; recorded, part of the run")
-    run.add_argument("--reuse-fakes", action="store_true",
-                     help="the G step reuses the D step's fake batch (reference DCGAN loop) instead of a fresh z; "
-                     "recorded, part of the run")
-    run.add_argument("--data-on-device", choices=("auto", "yes", "no"), default="auto",
-                     help="keep the dataset on the training device (auto: when it takes <= 25%% of free GPU memory)")
+    _add_speed_options(run)
     run.add_argument("--metrics", default=DEFAULT_METRICS,
                      help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
     run.add_argument("--extractor", default=None,
@@ -163,6 +168,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     prof.add_argument("--resolution", type=_positive_int, default=None, help="resize the dataset to this resolution")
     prof.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
     prof.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
+    _add_speed_options(prof)
 
     lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -234,7 +240,10 @@ def cmd_profile(args: argparse.Namespace, registry) -> int:
 
     inv = Invocation(plugins=_names(args.plugins), dataset=args.dataset, device=args.device,
                      data_dir=Path(args.data_dir).expanduser(), download=not args.no_download,
-                     settings=TrainSettings(batch_size=args.batch_size), resolution=args.resolution)
+                     settings=TrainSettings(batch_size=args.batch_size, reuse_fakes=args.reuse_fakes,
+                                            precision=args.precision, compile=args.compile,
+                                            channels_last=args.channels_last),
+                     resolution=args.resolution, data_on_device=args.data_on_device)
     profiles, failures = profile(registry, inv, args.steps)
     print(json.dumps([asdict(p) for p in profiles], indent=2) if args.json else profile_table(profiles))
     for pair, error in failures.items():
