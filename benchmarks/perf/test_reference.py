@@ -16,7 +16,7 @@ and each asserted on the median of the per-round ratios:
   ganbench's default configuration must reach >= 1.0x its img/s, and the
   fastest recorded configuration (``FASTEST``) >= 1.5x.
 
-With ``--benchmark-disable`` (the CI smoke run) each side runs a couple of
+With ``--benchmark-disable`` (a smoke run) each side runs a couple of
 steps once and no ratio is asserted: a single short round on a shared machine
 says nothing about speed.
 """
