@@ -9,6 +9,9 @@ the *same* networks, optimisers and objective (random indices into a float
 tensor, ``torch.randn`` latents, the textbook alternation). The two run
 step by step in alternation and each side's median step time is kept, so a
 change in machine speed or load during the measurement hits both sides alike.
+Both sides run without autocast whatever the run's ``--precision`` (the
+networks keep their memory format and compilation), so the figure isolates
+what ganbench adds around the networks.
 
 ``relative_throughput`` near 1 means the harness costs nothing over plain
 code; it falls when ganbench's own work per step (data, latents, a family's

@@ -24,7 +24,6 @@ from . import __version__, signals
 from .budget import Budget
 from .errors import GanbenchError, UsageError
 from .executors import ExecutorOptions
-from .plugins import build_registry
 from .suite import load_suite
 
 if TYPE_CHECKING:  # torch and pandas are imported by the commands that use them, so --help and plugins stay fast
@@ -71,6 +70,20 @@ def _fractions(text: str) -> tuple[float, ...]:
     return tuple(sorted(set(out) | {1.0}))
 
 
+def _add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """The recorded speed settings, shared by ``run`` and ``profile`` (docs/performance.md)."""
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="autocast precision of training steps (fp16 adds a gradient scaler); recorded, part of the run")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every network; recorded, part of the run")
+    parser.add_argument("--channels-last", action="store_true",
+                     help="channels-last memory format for every network; recorded, part of the run")
+    parser.add_argument("--reuse-fakes", action="store_true",
+                     help="the G step reuses the D step's fake batch (reference DCGAN loop) instead of a fresh z; "
+                     "recorded, part of the run")
+    parser.add_argument("--data-on-device", choices=("auto", "yes", "no"), default="auto",
+                     help="keep the dataset on the training device (auto: when it takes <= 25%% of free GPU memory)")
+
+
 def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The parser; ``suite_defaults`` (from a suite file) become the defaults of ``run``."""
     parser = argparse.ArgumentParser(
@@ -112,7 +125,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--lr", type=float, default=None, help="learning rate for every optimiser (default: the family's)")
     run.add_argument("--joint-batches", action="store_true",
                      help="pass real and fake through the discriminator in one batch (default: separately)")
-    run.add_argument("--log-every", type=_positive_int, default=10, help="log losses every N steps")
+    run.add_argument("--log-every", type=_positive_int, default=10,
+                     help="log losses every N steps (losses are read from the device once per N steps)")
+    _add_speed_options(run)
     run.add_argument("--metrics", default=DEFAULT_METRICS,
                      help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
     run.add_argument("--extractor", default=None,
@@ -170,6 +185,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     prof.add_argument("--resolution", type=_positive_int, default=None, help="resize the dataset to this resolution")
     prof.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
     prof.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
+    _add_speed_options(prof)
 
     sc = sub.add_parser("score", help="score a model ganbench did not train (image folder, .npy/.npz, run directory, "
                         "module:callable) with the protocol of `ganbench run`",
@@ -271,10 +287,15 @@ def cmd_profile(args: argparse.Namespace, registry) -> int:
 
     inv = Invocation(plugins=_names(args.plugins), dataset=args.dataset, device=args.device,
                      data_dir=Path(args.data_dir).expanduser(), download=not args.no_download,
-                     settings=TrainSettings(batch_size=args.batch_size), resolution=args.resolution)
-    profiles = profile(registry, inv, args.steps)
+                     settings=TrainSettings(batch_size=args.batch_size, reuse_fakes=args.reuse_fakes,
+                                            precision=args.precision, compile=args.compile,
+                                            channels_last=args.channels_last),
+                     resolution=args.resolution, data_on_device=args.data_on_device)
+    profiles, failures = profile(registry, inv, args.steps)
     print(json.dumps([asdict(p) for p in profiles], indent=2) if args.json else profile_table(profiles))
-    return EXIT_OK
+    for pair, error in failures.items():
+        print(f"could not profile {pair}: {error}", file=sys.stderr)
+    return EXIT_RUNS_FAILED if failures else EXIT_OK
 
 
 def invocation_from_args(args: argparse.Namespace) -> Invocation:
@@ -293,7 +314,8 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         device=args.device,
         settings=TrainSettings(
             batch_size=args.batch_size, n_critic=args.n_critic, latent=args.latent,
-            separate_batches=not args.joint_batches, lr=args.lr,
+            separate_batches=not args.joint_batches, lr=args.lr, reuse_fakes=args.reuse_fakes,
+            precision=args.precision, compile=args.compile, channels_last=args.channels_last,
         ),
         resolution=args.resolution,
         log_every=args.log_every,
@@ -316,6 +338,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
             name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
             address=args.ray_address or None, max_retries=args.max_retries,
         ),
+        data_on_device=args.data_on_device,
     )
 
 
@@ -508,6 +531,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return cmd_baseline(args)
         if args.command == "check" and not args.suite:
             return cmd_check(args, None)
+        from .plugins import build_registry  # entry-point metadata: not needed for --help
+
         registry = build_registry(disabled=args.no_plugin)
         if args.command == "check":
             return cmd_check(args, registry)

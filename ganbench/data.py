@@ -176,42 +176,105 @@ class DatasetRequest:
         return self.name if self.argument is None else f"{self.name}:{self.argument}"
 
 
+#: ``--data-on-device auto`` keeps the dataset on a GPU when it takes at most this share of the free memory.
+DEVICE_DATA_SHARE = 0.25
+DATA_PLACEMENTS = ("auto", "yes", "no")
+
+
+def data_on_device(choice: str, dataset: ImageDataset, device: torch.device) -> bool:
+    """Whether the uint8 images and labels should live on ``device`` (``--data-on-device``).
+
+    On the CPU the data are there already. On a GPU, 'auto' says yes when they
+    take at most :data:`DEVICE_DATA_SHARE` of the memory free now.
+    """
+    if choice not in DATA_PLACEMENTS:
+        raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {choice!r}.")
+    if choice != "auto":
+        return choice == "yes"
+    if device.type == "cpu":
+        return True
+    size = dataset.images.nbytes + (dataset.labels.nbytes if dataset.labels is not None else 0)
+    free, _total = torch.cuda.mem_get_info(device)
+    return size <= DEVICE_DATA_SHARE * free
+
+
 class BatchStream:
     """Endless shuffled mini-batches, reproducible from a seed.
 
     Each epoch is a fresh permutation drawn from a generator seeded by
     (seed, epoch), so the position (epoch, index) is all that is needed to
     resume the exact same data order.
+
+    With ``on_device`` the uint8 images and labels are copied to the device
+    once and every batch is gathered there: the only host->device copy is
+    the epoch's permutation (once per epoch). Otherwise each batch is gathered
+    on the host into pinned memory (on CUDA), copied without blocking, and the
+    next batch is prepared while the current one trains. Either way the
+    batches, and their order, are the same.
     """
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device) -> None:
+    def __init__(
+        self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device, on_device: bool = True
+    ) -> None:
         if batch_size < 1:
             raise UsageError(f"Batch size must be at least 1, got {batch_size}.")
         self.dataset = dataset
         self.batch_size = min(batch_size, len(dataset))
         self.seed = seed
         self.device = device
+        self.on_device = on_device
+        self._pinned = device.type == "cuda" and not self.on_device
+        self._images = dataset.images.to(device) if self.on_device else dataset.images
+        self._labels = None
+        if dataset.labels is not None:
+            self._labels = dataset.labels.to(device) if self.on_device else dataset.labels
         self.epoch = 0
         self.index = 0
         self._order = self._permutation(0)
+        #: off the device: (the next batch, the position after it), prepared while the current one trains
+        self._next: tuple[tuple[torch.Tensor, torch.Tensor | None], tuple[int, int, torch.Tensor]] | None = None
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.dataset), generator=g)
+        order = torch.randperm(len(self.dataset), generator=g)
+        if self.on_device and self.device.type != "cpu":
+            order = order.pin_memory().to(self.device, non_blocking=True)
+        return order
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next batch as (float images in [-1, 1] on device, labels or None)."""
+    def _advance(self) -> torch.Tensor:
+        """The next batch's indices (on the device that holds the data), moving the position on."""
         if self.index + self.batch_size > len(self._order):
             self.epoch += 1
             self.index = 0
             self._order = self._permutation(self.epoch)
         idx = self._order[self.index : self.index + self.batch_size]
         self.index += self.batch_size
-        images = to_float(self.dataset.images[idx].to(self.device, non_blocking=True))
-        labels = None
-        if self.dataset.labels is not None:
-            labels = self.dataset.labels[idx].to(self.device, non_blocking=True)
-        return images, labels
+        return idx
+
+    def _gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.on_device:
+            images, labels = self._images[idx], None if self._labels is None else self._labels[idx]
+        else:  # gathered on the host; pinned on CUDA so that the copy does not block
+            images = torch.empty((len(idx), *self._images.shape[1:]), dtype=torch.uint8, pin_memory=self._pinned)
+            torch.index_select(self._images, 0, idx, out=images)
+            images = images.to(self.device, non_blocking=True)
+            labels = None if self._labels is None else self._labels[idx].to(self.device, non_blocking=True)
+        return to_float(images), labels
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch as (float images in [-1, 1] on device, labels or None)."""
+        if self.on_device:
+            return self._gather(self._advance())
+        if self._next is None:
+            self._next = (self._gather(self._advance()), self._position())
+        batch, position = self._next
+        self.epoch, self.index, self._order = position
+        self._next = (self._gather(self._advance()), self._position())  # the one after, prepared now
+        self.epoch, self.index, self._order = position  # the position counts only what was handed out
+        return batch
+
+    def _position(self) -> tuple[int, int, torch.Tensor]:
+        return self.epoch, self.index, self._order
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "index": self.index, "seed": self.seed}
@@ -221,3 +284,4 @@ class BatchStream:
         self.epoch = int(state["epoch"])
         self.index = int(state["index"])
         self._order = self._permutation(self.epoch)
+        self._next = None

@@ -230,7 +230,7 @@ def check(board: pd.DataFrame, baseline: dict[str, Any], *, throughput_ratio: fl
     current = {tuple(str(r[g]) for g in GROUP): r for _, r in board.iterrows()} if not board.empty else {}
     expected = set()
     for base in baseline["rows"]:
-        key = tuple(str(base[g]) for g in GROUP)
+        key = tuple(str(base.get(g, "")) for g in GROUP)  # baselines from before a GROUP key existed
         expected.add(key)
         label = f"{base['family']}:{base['objective']} {base['dataset']} {base['budget']}"
         row = current.get(key)

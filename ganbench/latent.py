@@ -21,12 +21,13 @@ def sample_latent(
     'gaussian' is N(0, I); 'uniform' is U[-1, 1] (DCGAN's paper, BEGAN);
     'sphere' is a Gaussian projected to the sphere of radius sqrt(dim)
     (progressive growing normalises its latents this way).
-    Sampling happens on the CPU when a generator is given, so a fixed latent
-    batch is identical whatever the training device.
+    With a generator, sampling happens where the generator lives (the
+    training loop gives every run one on its device, so latents never cross
+    from the host) and the result is moved to ``device`` if that differs.
     """
     if kind not in LATENTS:
         raise UsageError(f"Unknown latent distribution {kind!r}; choose one of {', '.join(LATENTS)}.")
-    where = "cpu" if generator is not None else device
+    where = generator.device if generator is not None else device
     if kind == "uniform":
         z = torch.rand(n, dim, generator=generator, device=where) * 2 - 1
     else:

@@ -21,7 +21,8 @@ from .records import COMPLETED, EXTERNAL, RecordError, RunRecord, fraction_label
 from .stats import intervals_overlap, summarize
 from .store import write_text
 
-GROUP = ["family", "objective", "dataset", "budget"]
+#: What makes a leaderboard row; ``speed`` holds the non-default speed settings ('bf16+compile', '' for none).
+GROUP = ["family", "objective", "dataset", "budget", "speed"]
 COUNTERS = {
     "steps": "steps",
     "images": "images",

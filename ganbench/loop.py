@@ -27,7 +27,7 @@ from .errors import DivergedError
 from .grid import save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
-from . import checkpoint, signals
+from . import checkpoint, signals, speed
 from .store import write_bytes, write_csv, write_json
 from .window import Window
 
@@ -55,13 +55,22 @@ def seed_everything(seed: int) -> None:
 
 
 def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The latent batch (and labels) shown in every grid of a run: one row per class when conditional."""
-    g = torch.Generator().manual_seed(10_000 + seed)
+    """The latent batch (and labels) shown in every grid of a run: one row per class when conditional.
+
+    Drawn on the device from a generator of its own, so the grid is the same at every mark
+    and after a resume (on the CPU, the same numbers as before latents moved to the device).
+    """
+    g = torch.Generator(device).manual_seed(10_000 + seed)
     if model.conditional and model.num_classes > 0:
         per_row = 8
-        labels = torch.arange(model.num_classes).repeat_interleave(per_row).to(device)
+        labels = torch.arange(model.num_classes, device=device).repeat_interleave(per_row)
         return model.sample_latent(len(labels), device, generator=g), labels
     return model.sample_latent(GRID_SIZE, device, generator=g), None
+
+
+def latent_seed(seed: int) -> int:
+    """The seed of a run's training latents: apart from the grid's and the data order's."""
+    return 20_000 + seed
 
 
 class TrainingLoop:
@@ -103,6 +112,9 @@ class TrainingLoop:
         self._step_marks: list[tuple[int, int]] = []
         self.clock = TrainClock(device)
         self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
+        model.latent_generator = torch.Generator(device).manual_seed(latent_seed(self.config.seed))
+        c = self.config
+        speed.prepare(model, c.precision, c.compile, c.channels_last, device)
 
     # -- pieces ---------------------------------------------------------------
 
@@ -150,6 +162,8 @@ class TrainingLoop:
             "counters": self.counters.as_dict(),
             "stream": self.stream.state_dict(),
             "rng": checkpoint.rng_state(),
+            "latent_rng": self.model.latent_generator.get_state(),
+            **({"grad_scaler": self.model.grad_scaler.state_dict()} if self.model.grad_scaler is not None else {}),
             "rows": self.rows,
             "evaluations": self.evaluations,
             "pending": {"sums": dict(self._sums), "n": self._n},
@@ -168,6 +182,10 @@ class TrainingLoop:
         self.evaluations = list(state["evaluations"])
         self._sums, self._n = dict(state["pending"]["sums"]), int(state["pending"]["n"])
         checkpoint.set_rng_state(state["rng"])
+        if self.model.grad_scaler is not None and "grad_scaler" in state:
+            self.model.grad_scaler.load_state_dict(state["grad_scaler"])
+        if "latent_rng" in state:  # checkpoints from before latents had their own generator lack it
+            self.model.latent_generator.set_state(state["latent_rng"])
 
     def checkpoint(self) -> None:
         checkpoint.save(self.directory, self.state_dict())
@@ -230,7 +248,10 @@ class TrainingLoop:
         self._last_checkpoint = (last_flush, self.counters.steps)
         self.clock.start()
         while not self.budget.exhausted(self.counters):
-            losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
+            with speed.autocast(self.config.precision, self.device):
+                losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
+            if self.model.grad_scaler is not None:
+                self.model.grad_scaler.update()
             self.counters.steps += 1
             self.window.add(losses)
             self._step_marks.append((self.counters.steps, self.counters.images))

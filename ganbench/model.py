@@ -41,6 +41,15 @@ class TrainSettings:
     separate_batches: bool = True
     lr: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: The G step reuses the D step's fake batch (the reference DCGAN loop) instead of a fresh z
+    #: (Goodfellow et al. 2014, Algorithm 1, the default).
+    reuse_fakes: bool = False
+    #: fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler). Applied by the loop.
+    precision: str = "fp32"
+    #: torch.compile of every network. Applied by the loop.
+    compile: bool = False
+    #: Channels-last memory format for every network. Applied by the loop.
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,11 @@ class GanModel:
     latent: str = "gaussian"
     conditional: bool = False
     num_classes: int = 0
+    #: Set by the loop: the run's own generator on the training device, so that latents are drawn there,
+    #: reproducibly, and its state goes into checkpoints. ``None`` (outside the loop): torch's global one.
+    latent_generator: torch.Generator | None = None
+    #: Set by the loop with ``--precision fp16``: scales losses so that fp16 gradients do not underflow.
+    grad_scaler: torch.amp.GradScaler | None = None
 
     def networks(self) -> dict[str, nn.Module]:
         raise NotImplementedError
@@ -98,7 +112,23 @@ class GanModel:
         raise NotImplementedError
 
     def sample_latent(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
+        generator = generator if generator is not None else self.latent_generator
         return sample_latent(self.latent, n, self.latent_dim, device=device, generator=generator)
+
+    def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One optimiser update from ``loss``: zero the gradients, backpropagate, step.
+
+        Families call this rather than ``loss.backward(); optimizer.step()`` so that
+        ``--precision fp16`` can scale the loss (a scaled step reads one flag back per
+        update to skip steps with overflowing gradients; see docs/performance.md).
+        """
+        optimizer.zero_grad(set_to_none=True)
+        if self.grad_scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.grad_scaler.scale(loss).backward()
+            self.grad_scaler.step(optimizer)
 
     def extra_state(self) -> dict[str, Any]:
         """Family state beyond weights and optimisers (schedules, phases) for checkpoints."""
@@ -147,6 +177,7 @@ class AdversarialModel(GanModel):
         self.latent = ctx.settings.latent or latent
         self.n_critic = ctx.settings.n_critic or objective.n_critic
         self.separate_batches = ctx.settings.separate_batches
+        self.reuse_fakes = ctx.settings.reuse_fakes
         self.device = ctx.device
 
     def networks(self) -> dict[str, nn.Module]:
@@ -172,11 +203,16 @@ class AdversarialModel(GanModel):
 
     def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
         logs: StepLogs = {}
-        for _ in range(self.n_critic):
+        kept: torch.Tensor | None = None
+        for i in range(self.n_critic):
             real, labels = draw()
             z = self.sample_latent(real.shape[0], real.device)
-            with torch.no_grad():
-                fake = self._g(z, labels)
+            if self.reuse_fakes and i == self.n_critic - 1:  # keep the graph: the G step reuses this batch
+                kept = self._g(z, labels)
+                fake = kept.detach()
+            else:
+                with torch.no_grad():
+                    fake = self._g(z, labels)
             if self.separate_batches:
                 d_real, d_fake = self._d(real, labels), self._d(fake, labels)
             else:
@@ -185,15 +221,10 @@ class AdversarialModel(GanModel):
             loss_d, d_logs = self.objective.discriminator_loss(
                 CriticInputs(real, fake, d_real, d_fake, lambda x, y=labels: self._d(x, y))
             )
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
-        z = self.sample_latent(real.shape[0], real.device)
-        fake = self._g(z, labels)
+            self.update(self.opt_d, loss_d)
+        fake = kept if kept is not None else self._g(self.sample_latent(real.shape[0], real.device), labels)
         loss_g, g_logs = self.objective.generator_loss(fake, self._d(fake, labels))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        self.update(self.opt_g, loss_g)
         logs.update(d_logs)
         logs.update(g_logs)
         logs["loss_d"] = loss_d.detach()

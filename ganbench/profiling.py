@@ -39,10 +39,11 @@ from typing import Any
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from .data import BatchStream, ImageDataset
+from . import speed
+from .data import BatchStream, ImageDataset, data_on_device
 from .model import BuildContext, StepContext
 from .plugins import Registry
-from .runner import Invocation, PlannedRun, load_dataset, plan, resolve_device
+from .runner import Invocation, PlannedRun, check_requirements, load_dataset, plan, resolve_device
 from .syncs import SyncCounter
 
 WARMUP = 2
@@ -152,7 +153,11 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
     ctx = BuildContext(dataset.info, run.objective.build(), inv.settings, device, run.config.seed)
     model = run.model.build(ctx)
     model.train()
-    stream = BatchStream(dataset, inv.settings.batch_size, run.config.seed, device)
+    s = inv.settings
+    speed.prepare(model, s.precision, s.compile, s.channels_last, device)  # as the loop does
+    model.latent_generator = torch.Generator(device).manual_seed(run.config.seed)
+    on_device = data_on_device(inv.data_on_device, dataset, device)
+    stream = BatchStream(dataset, s.batch_size, run.config.seed, device, on_device=on_device)
     clock = _PhaseClock(device)
     images = 0
 
@@ -162,27 +167,33 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
         images += int(batch[0].shape[0])
         return batch
 
+    def step(fetch: Callable[[], Any], i: int) -> None:
+        with speed.autocast(s.precision, device):
+            model.train_step(fetch, StepContext(i, 0.0))
+        if model.grad_scaler is not None:
+            model.grad_scaler.update()
+
     timed_draw = clock.timed("data", draw)
     for i in range(WARMUP):
-        model.train_step(draw, StepContext(i, 0.0))
+        step(draw, i)
     images = 0
     with _peak_memory(device) as memory:
         with clock.installed():
             clock.sync()
             start = time.perf_counter()
             for i in range(steps):
-                model.train_step(timed_draw, StepContext(WARMUP + i, 0.0))
+                step(timed_draw, WARMUP + i)
             clock.sync()
             total = time.perf_counter() - start
         timed_images = images
         with SyncCounter() as counter:
             for i in range(steps):
-                model.train_step(draw, StepContext(WARMUP + steps + i, 0.0))
+                step(draw, WARMUP + steps + i)
     clock.seconds["forward"] = max(0.0, total - sum(clock.seconds[p] for p in PHASES if p != "forward"))
     ms = {p: 1000 * clock.seconds[p] / steps for p in PHASES}
     ms["total"] = 1000 * total / steps
     settings = {k: v for k, v in asdict(inv.settings).items() if k != "options"}
-    settings.update(inv.settings.options, device=str(device), threads=torch.get_num_threads())
+    settings.update(inv.settings.options, data_on_device=on_device, device=str(device), threads=torch.get_num_threads())
     return FamilyProfile(
         family=run.config.family, objective=run.config.objective, steps=steps, batch_size=stream.batch_size,
         img_per_s=timed_images / total if total > 0 else float("nan"), ms=ms,
@@ -191,12 +202,23 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
     )
 
 
-def profile(registry: Registry, inv: Invocation, steps: int) -> list[FamilyProfile]:
-    """Every family of ``inv.plugins`` (first seed only) on ``inv.dataset``, one after the other."""
+def profile(registry: Registry, inv: Invocation, steps: int) -> tuple[list[FamilyProfile], dict[str, str]]:
+    """Every family of ``inv.plugins`` (first seed only) on ``inv.dataset``, one after the other.
+
+    Returns the profiles and, by ``family:objective``, the error of each family that raised:
+    one broken family never costs the others their profile.
+    """
     planned = [r for r in plan(registry, inv) if r.config.seed == inv.seeds[0]]
     dataset = load_dataset(registry, inv)
+    check_requirements(planned, dataset)
     device = resolve_device(inv.device)
-    return [profile_run(run, dataset, inv, device, steps) for run in planned]
+    profiles, failures = [], {}
+    for run in planned:
+        try:
+            profiles.append(profile_run(run, dataset, inv, device, steps))
+        except Exception as exc:  # noqa: BLE001 - reported by the caller, with the plugin's name
+            failures[run.config.pair] = f"{type(exc).__name__}: {exc}"
+    return profiles, failures
 
 
 def profile_table(profiles: list[FamilyProfile]) -> str:

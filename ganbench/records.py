@@ -67,6 +67,10 @@ def short_dataset_name(dataset: str) -> str:
     return dataset
 
 
+#: Speed settings of a run and their defaults; a setting at its default is left out of the config hash.
+SPEED_DEFAULTS: dict[str, Any] = {"precision": "fp32", "compile": False, "channels_last": False, "reuse_fakes": False}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run; its hash names the run's identity."""
@@ -90,6 +94,12 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
     #: Content fingerprint of a dataset that can change under the same name (an image folder); None otherwise.
     data_fingerprint: str | None = None
+    #: Speed settings (see docs/performance.md). Part of the identity only when not the default,
+    #: so runs made before they existed keep their run ids.
+    precision: str = "fp32"
+    compile: bool = False
+    channels_last: bool = False
+    reuse_fakes: bool = False
 
     @property
     def pair(self) -> str:
@@ -112,7 +122,17 @@ class RunConfig:
         d["metrics"] = list(self.metrics)
         if d["data_fingerprint"] is None:  # datasets without one keep the run ids they had before it existed
             del d["data_fingerprint"]
+        for name, default in SPEED_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
         return d
+
+    @property
+    def speed_label(self) -> str:
+        """The non-default speed settings, as the leaderboard shows them ('' for the defaults)."""
+        parts = [self.precision] if self.precision != "fp32" else []
+        parts += [name.replace("_", "-") for name in ("compile", "channels_last", "reuse_fakes") if getattr(self, name)]
+        return "+".join(parts)
 
 
 @dataclass
@@ -136,6 +156,10 @@ class RunRecord:
     relative_throughput: float | None = None
     #: With a wall-clock budget: training seconds beyond it (settled at sync points; at most one logging window).
     overshoot_seconds: float = 0.0
+    #: Whether the dataset was kept on the training device (``--data-on-device``); batches are the same either way.
+    data_on_device: bool | None = None
+    #: Non-default speed settings ('bf16+compile'), from the config; '' for the defaults.
+    speed: str = ""
     device: str = ""
     #: The device's hardware model (GPU name, CPU model), without thread counts: seeds that ran on different
     #: models had different wall-clock budgets, and the leaderboard marks such a row.

@@ -20,7 +20,7 @@ import torch
 
 from . import __version__
 from .budget import Budget
-from .data import BatchStream, DatasetRequest, ImageDataset, check_image_limits
+from .data import DATA_PLACEMENTS, BatchStream, DatasetRequest, ImageDataset, check_image_limits, data_on_device
 from .environment import capture, device_model, device_name
 from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
@@ -31,6 +31,7 @@ from .plugins import Registry
 from . import checkpoint, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
+from .speed import check_precision
 from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
@@ -63,6 +64,8 @@ class Invocation:
     #: Experiment trackers (listener plugins) to log to, e.g. ('tensorboard', 'mlflow'); see ganbench.tracking.
     log_to: tuple[str, ...] = ()
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
+    #: auto, yes or no: keep the uint8 dataset on the training device (see ganbench.data.data_on_device).
+    data_on_device: str = "auto"
 
     @property
     def runs_dir(self) -> Path:
@@ -147,6 +150,8 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
             raise UnknownNameError("listener", name, listeners,
                                    "--log-to names listener plugins such as tensorboard, mlflow and wandb.")
     kind = device_type or resolve_device(inv.device).type
+    if inv.data_on_device not in DATA_PLACEMENTS:
+        raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
     planned: list[PlannedRun] = []
     seen: set[str] = set()
     for text in inv.plugins:
@@ -173,6 +178,10 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 metrics=inv.evaluation.metrics,
                 evaluation=_evaluation_config(inv.evaluation),
                 options=dict(s.options),
+                precision=check_precision(s.precision),
+                compile=s.compile,
+                channels_last=s.channels_last,
+                reuse_fakes=s.reuse_fakes,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
@@ -333,7 +342,7 @@ def _train_locked(
         run_id=config.run_id, family=config.family, objective=config.objective, dataset=config.dataset,
         budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
         started_at=_now(),
-        config_hash=config.config_hash, ganbench_version=__version__,
+        config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
     )
     write_json(directory / "run.json", record.as_dict())
     registry.hook.ganbench_run_started(run=info)
@@ -344,13 +353,16 @@ def _train_locked(
         settings = TrainSettings(
             batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
             separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options),
+            reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
+            channels_last=config.channels_last,
         )
         ctx = BuildContext(dataset.info, run.objective.build(), settings, device, config.seed)
         model = run.model.build(ctx)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
-        stream = BatchStream(dataset, config.batch_size, config.seed, device)
+        record.data_on_device = data_on_device(inv.data_on_device, dataset, device)
+        stream = BatchStream(dataset, config.batch_size, config.seed, device, on_device=record.data_on_device)
         evaluator, fractions = None, ()
         if inv.evaluation.metrics:
             specs = [registry.metric(name) for name in inv.evaluation.metrics]

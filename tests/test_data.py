@@ -165,3 +165,29 @@ def test_imagefolder_errors(tmp_path, registry):
     (tmp_path / "broken.png").write_text("not an image")
     with pytest.raises(DatasetUnavailableError, match="Cannot read the image"):
         load(request("imagefolder", str(tmp_path)))
+
+
+@pytest.mark.parametrize("batch", [16, 24])
+def test_batches_and_their_order_do_not_depend_on_where_the_data_live(tiny_dataset, batch):
+    """On the device (gathered there) or not (gathered on the host, next batch prepared ahead): same batches."""
+    cpu = torch.device("cpu")
+    there, host = BatchStream(tiny_dataset, batch, 5, cpu, on_device=True), BatchStream(tiny_dataset, batch, 5, cpu, on_device=False)
+    for _ in range(7):  # across epoch boundaries (40 images)
+        (a, la), (b, lb) = there.next(), host.next()
+        assert torch.equal(a, b) and torch.equal(la, lb)
+    assert there.state_dict() == host.state_dict()  # a prepared batch is not counted as handed out
+    resumed = BatchStream(tiny_dataset, batch, 0, cpu, on_device=False)
+    resumed.load_state_dict(host.state_dict())
+    for _ in range(3):
+        assert torch.equal(resumed.next()[0], host.next()[0])
+
+
+def test_data_placement_choice(tiny_dataset):
+    from ganbench.data import data_on_device
+    from ganbench.errors import UsageError
+
+    cpu = torch.device("cpu")
+    assert data_on_device("auto", tiny_dataset, cpu) and data_on_device("yes", tiny_dataset, cpu)
+    assert not data_on_device("no", tiny_dataset, cpu)
+    with pytest.raises(UsageError, match="--data-on-device"):
+        data_on_device("maybe", tiny_dataset, cpu)

@@ -27,16 +27,38 @@ def test_profile_json_splits_each_step_and_counts_syncs(capsys):
         assert p["host_syncs_per_step"] >= 0 and p["h2d_copies_per_step"] == 0  # all on the CPU: nothing to copy
         assert p["peak_memory_mb"] > 0 and p["memory"]
         assert p["settings"]["batch_size"] == 8 and p["settings"]["device"] == "cpu"
+        assert p["settings"]["precision"] == "fp32" and p["settings"]["data_on_device"] is True
     assert (torch.autograd.backward, torch.autograd.grad) == (backward, grad)  # the timing hooks are gone
 
 
-def test_profile_table_names_what_was_measured(capsys):
-    assert main(ARGS[:2] + ["vanilla"] + ARGS[3:]) == 0
+def test_profile_table_names_what_was_measured_and_the_settings(capsys):
+    assert main(ARGS[:2] + ["dcgan"] + ARGS[3:] + ["--precision", "bf16", "--channels-last", "--reuse-fakes"]) == 0
     out = capsys.readouterr().out
+    assert "precision=bf16" in out and "channels_last=True" in out and "reuse_fakes=True" in out
     assert out.splitlines()[0].split()[:4] == ["family", "objective", "img/s", "ms/step"]
-    assert "vanilla" in out and "syncs/step" in out and "peak MB" in out and "settings: batch_size=8" in out
+    assert "dcgan" in out and "syncs/step" in out and "peak MB" in out and "settings: batch_size=8" in out
 
 
 def test_profile_refuses_an_unknown_family_clearly(capsys):
     assert main([*ARGS[:2], "dcgann", *ARGS[3:]]) == 2
     assert "dcgan" in capsys.readouterr().err  # did you mean
+
+
+LAZY_BROKEN = """
+import ganbench
+
+@ganbench.hookimpl
+def ganbench_models():
+    return [ganbench.ModelSpec("ghostgan", ganbench.lazy("ghost_nets_missing:build"), "nets never shipped", "nobody",
+                               "nonsaturating")]
+"""
+
+
+def test_a_family_that_fails_costs_only_its_own_profile(capsys, fake_dist):
+    """A family whose implementation cannot be imported is named with its target; the others are profiled."""
+    fake_dist("ganbench-ghost", {"ghostgan": "ghost_mod"}, {"ghost_mod": LAZY_BROKEN})
+    assert main([*ARGS[:2], "ghostgan,vanilla", *ARGS[3:], "--json"]) == 1
+    captured = capsys.readouterr()
+    assert [p["family"] for p in json.loads(captured.out)] == ["vanilla"]
+    assert "could not profile ghostgan:nonsaturating" in captured.err
+    assert "'ghost_nets_missing:build' could not be loaded" in captured.err

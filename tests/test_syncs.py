@@ -118,3 +118,11 @@ def test_floats_from_a_plugin_still_work_with_one_warning_naming_it(registry, tm
         outcome = loop.run()
     assert outcome.status == "completed" and len([w for w in caught if w.category is DeprecationWarning]) == 1
     assert set(outcome.losses) >= {"loss_d", "loss_g"}
+
+
+def test_a_time_budget_records_its_overshoot(registry, tmp_path):
+    loop = _loop(registry, tmp_path, lambda step, logs: logs, budget="0.3s", log_every=5)
+    outcome = loop.run()
+    c = outcome.counters
+    assert outcome.status == "completed" and c.train_seconds >= 0.3
+    assert c.overshoot_seconds == pytest.approx(c.train_seconds - 0.3, abs=1e-5)

@@ -32,7 +32,7 @@ def test_train_step(benchmark, build, family):
     model.train_step(draw, ctx)  # warm-up: lazy allocations, first-call overheads
     benchmark.extra_info["images_per_round"] = BATCH
     logs = benchmark(model.train_step, draw, ctx)
-    assert logs and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in logs.values())
+    assert logs and all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in logs.values())
 
 
 @pytest.mark.parametrize("family", ["vanilla", "dcgan", "began"])

@@ -16,13 +16,14 @@ and each asserted on the median of the per-round ratios:
   ganbench's default configuration must reach >= 1.0x its img/s, and the
   fastest recorded configuration (``FASTEST``) >= 1.5x.
 
-With ``--benchmark-disable`` (the CI smoke run) each side runs a couple of
+With ``--benchmark-disable`` (a smoke run) each side runs a couple of
 steps once and no ratio is asserted: a single short round on a shared machine
 says nothing about speed.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -42,7 +43,9 @@ from conftest import BATCH, CPU
 
 #: Recorded settings of ganbench's fastest configuration on a CPU (see docs/performance.md).
 FASTEST = ["--precision", "bf16", "--channels-last", "--reuse-fakes", "--data-on-device", "yes"]
-ROUNDS, STEPS = 5, 20
+#: Interleaved rounds and steps per side per round; GANBENCH_BENCH_ROUNDS/STEPS shorten them on a busy machine.
+ROUNDS = int(os.environ.get("GANBENCH_BENCH_ROUNDS", 5))
+STEPS = int(os.environ.get("GANBENCH_BENCH_STEPS", 20))
 SMOKE_STEPS = 2
 
 
@@ -80,7 +83,6 @@ def plain_rate(registry, resolution: int, steps: int) -> float:
     dataset = _digits(registry, resolution)
     model = _dcgan(registry, dataset)
     images = to_float(dataset.images)
-    plain_step(model, images, dataset.labels, BATCH)  # warm-up, as ganbench's first steps are part of its run
     start = time.perf_counter()
     for _ in range(steps):
         plain_step(model, images, dataset.labels, BATCH)
@@ -97,15 +99,13 @@ def reference_rate(registry, resolution: int, steps: int) -> float:
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     batches = iter(loader)
-    done, start = -1, 0.0  # step -1 is the warm-up
+    done, start = 0, time.perf_counter()  # no warm-up on any side: a ganbench run's img/s includes its first step
     while done < steps:
         try:
             (real,) = next(batches)
         except StopIteration:
             batches = iter(loader)
             continue
-        if done == 0:
-            start = time.perf_counter()
         b = real.shape[0]
         # (1) update D: maximise log D(x) + log(1 - D(G(z)))
         net_d.zero_grad()

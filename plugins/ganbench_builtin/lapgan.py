@@ -351,9 +351,7 @@ class LapGanModel(GanModel):
                 loss, d_logs = self.objective.discriminator_loss(
                     CriticInputs(target, fake, d_real, d_fake, lambda x, k=k, c=coarse: self._critic(k, x, c))
                 )
-                self.opt_d[k].zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt_d[k].step()
+                self.update(self.opt_d[k], loss)
                 loss_d[k] = loss.detach()
                 logs.update({f"{name}_{k}": v for name, v in d_logs.items()})
         z = self.split_latent(self.sample_latent(real.shape[0], real.device))
@@ -361,9 +359,7 @@ class LapGanModel(GanModel):
         for k, (_target, coarse) in enumerate(levels):
             fake = self._fake(k, z[k], coarse)
             loss, g_logs = self.objective.generator_loss(fake, self._critic(k, fake, coarse))
-            self.opt_g[k].zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt_g[k].step()
+            self.update(self.opt_g[k], loss)
             loss_g[k] = loss.detach()
             logs.update({f"{name}_{k}": v for name, v in g_logs.items()})
         for k in range(self.levels):

@@ -291,15 +291,11 @@ class ProgressiveModel(AdversarialModel):
             loss_d, d_logs = self.objective.discriminator_loss(CriticInputs(real, fake, d_real, d_fake, critic))
             drift = (d_real**2).mean()
             loss_d = loss_d + DRIFT * drift
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
+            self.update(self.opt_d, loss_d)
         z = self.sample_latent(real.shape[0], real.device)
         fake = self.generator(z, level, alpha)
         loss_g, g_logs = self.objective.generator_loss(fake, critic(fake))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        self.update(self.opt_g, loss_g)
         return {
             **d_logs, **g_logs,
             "drift": drift.detach(),
