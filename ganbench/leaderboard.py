@@ -102,7 +102,9 @@ def mixed_devices(group: pd.DataFrame) -> bool:
     them different amounts of training (a step or kimg budget is the same budget on any device)."""
     from .budget import Budget
 
-    if "device_model" not in group or Budget.parse(str(group["budget"].iloc[0])).kind != "seconds":
+    if "device_model" not in group or group["status"].eq(EXTERNAL).any():  # an outside model has no budget
+        return False
+    if Budget.parse(str(group["budget"].iloc[0])).kind != "seconds":
         return False
     models = {m for m in group["device_model"].dropna() if m}
     return len(models) > 1

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 from .errors import GanbenchError, UsageError
 
 
@@ -150,5 +148,7 @@ def save_torch(path: Path, obj: Any) -> None:
     """Serialised in memory first: torch's own writer reports a full disk as an opaque RuntimeError,
     a plain write as ``OSError(ENOSPC)``, which becomes the message that says to free space."""
     buffer = io.BytesIO()
+    import torch  # here, not at the top: listeners import this module and must not cost `ganbench plugins` torch
+
     torch.save(obj, buffer)
     write_bytes(path, buffer.getbuffer())

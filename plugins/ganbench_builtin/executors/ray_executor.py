@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ganbench import ExecutorSpec, hookimpl
+from ganbench import hookimpl
 from ganbench.errors import UsageError
 from ganbench.plugins import Registry, build_registry
 from ganbench.records import FAILED, RunRecord
@@ -39,12 +39,6 @@ INSTALL = ("The ray executor needs Ray, which is an optional extra: pip install 
            "(or uv sync --extra ray), then run again. --executor local needs nothing.")
 #: Seconds between progress lines of one run (status changes are always shown).
 PROGRESS_EVERY = 5.0
-
-
-@hookimpl
-def ganbench_executors() -> list[ExecutorSpec]:
-    return [ExecutorSpec(name="ray", execute=execute_on_ray,
-                         description="one Ray task per run, on this machine or a Ray cluster (ganbench[ray])")]
 
 
 def _ray() -> Any:
