@@ -62,6 +62,24 @@ def test_shapes_and_range(channels, resolution, base):
     assert any(isinstance(m, nn.ELU) for m in modules)
 
 
+def sample_spread(model: BeganModel, n: int = 256) -> float:
+    """Per-pixel standard deviation of generated images across n latents, averaged over pixels."""
+    z = model.sample_latent(n, torch.device("cpu"), torch.Generator().manual_seed(123))
+    with torch.no_grad():
+        return float(model.generate(z).std(0).mean())
+
+
+def test_generator_output_depends_on_its_noise_at_initialisation():
+    """Measured at 16 px, n = 32: 0.015 with PyTorch's default init (z drowned), 0.11-0.14 with Glorot.
+
+    Real digits at 16 px have a per-pixel std of 0.37.
+    """
+    model = make(1, 16, width=32)
+    assert sample_spread(model) > 0.06
+    biases = [m.bias for m in model.generator.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert all(torch.count_nonzero(b) == 0 for b in biases)
+
+
 def test_encoder_widths_grow_linearly():
     model = make(1, 32, width=8)
     convs = [m for m in model.discriminator.encoder.convs if isinstance(m, nn.Conv2d)]

@@ -107,6 +107,23 @@ def geometry(resolution: int) -> tuple[int, int]:
     return base, k
 
 
+def glorot_init(net: nn.Module) -> nn.Module:
+    """Glorot-uniform weights and zero biases for every conv and linear layer, as carpedm20's TF layers start.
+
+    PyTorch's default (Kaiming-uniform with a = sqrt(5), random biases) scales each
+    layer's variance by about 1/3 and adds a constant: through this family's
+    FC + five ELU convs without batch norm the generator's output at
+    initialisation varied across z by a per-pixel std of 0.015 (real digits:
+    0.37), i.e. the noise was drowned by the init scale. Glorot keeps the
+    variance roughly constant per layer: 0.11 at initialisation.
+    """
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, stride, 1)
 
@@ -289,8 +306,8 @@ def build(ctx: BuildContext) -> BeganModel:
     width = int(options.get("width", WIDTH))
     if isinstance(ctx.objective, BeganObjective):
         ctx.objective.gamma = float(options.get("gamma", GAMMA))
-    g = Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width).to(ctx.device)
-    d = Discriminator(ctx.data.channels, ctx.data.resolution, width, HIDDEN_DIM).to(ctx.device)
+    g = glorot_init(Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width)).to(ctx.device)
+    d = glorot_init(Discriminator(ctx.data.channels, ctx.data.resolution, width, HIDDEN_DIM)).to(ctx.device)
     lr = ctx.settings.lr or LR
     return BeganModel(
         g, d,
