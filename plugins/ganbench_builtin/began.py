@@ -51,6 +51,45 @@ both learning rates are halved (never below 2e-5, carpedm20's
 count restarts. The decay state travels in ``extra_state``; the lr itself is
 in the optimisers' state.
 
+Why it collapsed on the digits (issue 18), and what was done:
+
+- **Cause found and fixed: the noise was drowned by the init scale.** With
+  PyTorch's default init (each conv/linear layer scales the variance by about
+  1/3 and adds a random bias) the generator's output, through an FC and five
+  ELU convs with no batch norm, varied across z by a per-pixel std of 0.015
+  (real digits at 16 px: 0.37): G started as a single grey image. Within ~20
+  steps the auto-encoder learnt the real digits' dark background, so it
+  reconstructed that grey image worse than the reals (L(G(z)) 0.04 -> 0.43
+  while L(x) fell 0.68 -> 0.42), the balance turned negative and k_t hit
+  exactly 0 by step ~30 and stayed there (batch 64 and 16 alike). With
+  k_t = 0 the discriminator never pushes on fakes, so G merely chases what
+  the auto-encoder reconstructs best: one blob (FID2k ~700, worse than an
+  untrained generator's ~500). carpedm20's TF layers start from Glorot
+  weights and zero biases; :func:`glorot_init` does the same, giving a
+  per-pixel std of 0.11-0.14 at initialisation and k_t > 0 at every one of
+  the first 400 steps (batch 16, n = 32).
+- **Ruled out.** The tanh output (removed, with clamping in ``generate``
+  instead: traces identical to four digits at step 50 and the same outcome
+  at 200); a wrong sign or a wrong L(G(z)) in the k update (the formulas are
+  pinned by a test; the update uses L(G(z_G)) after the D step, §3.4); noise
+  ignored in ``generate`` (it is ``generator(z)``); N_h (16 instead of 64:
+  the same grey attractor); with the Glorot init in place, gamma 0.7 and a
+  slower G (lr_G 4e-5, TTUR's ratio) keep the same grey attractor (per-pixel
+  std falling to 0.04-0.07 by step 75-200, k_t back toward 0).
+- **Not fixed: the paper's k_t time scale is longer than a CPU minute.** With
+  lambda_k = 0.001 and |balance| <= 0.05, k_t moves at most 5e-5 per step;
+  it peaks at 0.006-0.011 within 150 steps, so the fake term is ~1 % of the
+  discriminator's loss and the game stays in its k ~ 0 phase, where G is
+  pulled toward the auto-encoder's reconstructions: a blurred average digit
+  (a bright vertical blob) until L(x) falls. A 10x or 50x lambda_k
+  (a departure) overshoots: k_t reaches 0.04-0.16, the auto-encoder rejects
+  the blob, the balance goes negative and k_t returns to 0 by step 100.
+  Measured with ``--batch-size 16`` (the paper's): at 300 steps FID2k 574
+  and IS 1.00 on the lenet extractor (an untrained generator: 497 and 1.05),
+  samples a faintly textured grey; the budget at which this recipe leaves
+  collapse on the digits is not yet measured (thousands of steps, more than a
+  CPU minute).
+
 Departures, and why:
 - Default n = 32 filters (``options["width"]``); the paper uses n = 64 or
   128, which is much slower on a CPU. ``width=64`` or ``128`` restores it.
