@@ -53,7 +53,7 @@ in the optimisers' state.
 
 Why it collapsed on the digits (issue 18), and what was done:
 
-- **Cause found and fixed: the noise was drowned by the init scale.** With
+- **One cause found and fixed: the noise was drowned by the init scale.** With
   PyTorch's default init (each conv/linear layer scales the variance by about
   1/3 and adds a random bias) the generator's output, through an FC and five
   ELU convs with no batch norm, varied across z by a per-pixel std of 0.015
@@ -66,8 +66,9 @@ Why it collapsed on the digits (issue 18), and what was done:
   the auto-encoder reconstructs best: one blob (FID2k ~700, worse than an
   untrained generator's ~500). carpedm20's TF layers start from Glorot
   weights and zero biases; :func:`glorot_init` does the same, giving a
-  per-pixel std of 0.11-0.14 at initialisation and k_t > 0 at every one of
-  the first 400 steps (batch 16, n = 32).
+  per-pixel std of 0.11-0.14 at initialisation and k_t > 0 for the first
+  ~450 steps instead of ~30 (batch 16, n = 32). That fixes the plain bug but
+  not the collapse: see the last point.
 - **Ruled out.** The tanh output (removed, with clamping in ``generate``
   instead: traces identical to four digits at step 50 and the same outcome
   at 200); a wrong sign or a wrong L(G(z)) in the k update (the formulas are
@@ -76,19 +77,23 @@ Why it collapsed on the digits (issue 18), and what was done:
   the same grey attractor); with the Glorot init in place, gamma 0.7 and a
   slower G (lr_G 4e-5, TTUR's ratio) keep the same grey attractor (per-pixel
   std falling to 0.04-0.07 by step 75-200, k_t back toward 0).
-- **Not fixed: the paper's k_t time scale is longer than a CPU minute.** With
+- **Not fixed; the likely remaining cause: the paper's k_t time scale is
+  longer than a CPU minute.** With
   lambda_k = 0.001 and |balance| <= 0.05, k_t moves at most 5e-5 per step;
   it peaks at 0.006-0.011 within 150 steps, so the fake term is ~1 % of the
   discriminator's loss and the game stays in its k ~ 0 phase, where G is
   pulled toward the auto-encoder's reconstructions: a blurred average digit
   (a bright vertical blob) until L(x) falls. A 10x or 50x lambda_k
   (a departure) overshoots: k_t reaches 0.04-0.16, the auto-encoder rejects
-  the blob, the balance goes negative and k_t returns to 0 by step 100.
-  Measured with ``--batch-size 16`` (the paper's): at 300 steps FID2k 574
-  and IS 1.00 on the lenet extractor (an untrained generator: 497 and 1.05),
-  samples a faintly textured grey; the budget at which this recipe leaves
-  collapse on the digits is not yet measured (thousands of steps, more than a
-  CPU minute).
+  the blob, the balance goes negative and k_t returns to 0 by step 125
+  (at 50x the samples become vertical blobs, per-pixel std 0.12, at step 350).
+  Measured with ``--batch-size 16`` (the paper's), 1000 steps: k_t peaks at
+  0.006 near step 175, falls back to exactly 0 from step ~475 on; FID2k 574
+  at 300 steps and 557 at 600, IS 1.00 on the lenet extractor (an untrained
+  generator: 497 and 1.05); every sample the same faintly textured grey
+  square. A higher lr (3e-4, outside the paper's range) collapses the same
+  way. So BEGAN still collapses on the digits; the budget at which this
+  recipe leaves collapse is not measured (more than a CPU minute).
 
 Departures, and why:
 - Default n = 32 filters (``options["width"]``); the paper uses n = 64 or
