@@ -88,8 +88,9 @@ Why it collapsed on the digits (issue 18), and what was done:
   the blob, the balance goes negative and k_t returns to 0 by step 125
   (at 50x the samples become vertical blobs, per-pixel std 0.12, at step 350).
   Measured with ``--batch-size 16`` (the paper's), 1000 steps: k_t peaks at
-  0.006 near step 175, falls back to exactly 0 from step ~475 on; FID2k 574
-  at 300 steps and 557 at 600, IS 1.00 on the lenet extractor (an untrained
+  0.006 near step 175, falls back to exactly 0 from step ~475 to the end
+  (k_t > 0 at 18 of 40 logged steps); FID2k 574 at 300 steps, 557 at 600
+  and 532 at 1000, IS 1.00 on the lenet extractor (an untrained
   generator: 497 and 1.05); every sample the same faintly textured grey
   square. A higher lr (3e-4, outside the paper's range) collapses the same
   way. So BEGAN still collapses on the digits; the budget at which this
