@@ -209,3 +209,25 @@ def test_end_to_end_logs_m_global(tmp_path):
     assert {"M_global", "k_t", "L(x)", "L(G(z))", "lr"} <= set(rows[0])
     assert all(0 <= float(r["k_t"]) <= 1 for r in rows)
     assert all(float(r["M_global"]) > 0 for r in rows)
+
+
+def test_generator_loss_reaches_g_through_the_auto_encoder_and_its_step_leaves_d_alone():
+    """L(G(z)) back-propagates through D's decoder and encoder into G, and G's optimiser steps only G.
+
+    One of the collapse candidates of issue 18 (a cut or leaking gradient path), pinned here.
+    """
+    model = make(1, 16, width=8)
+    z = model.sample_latent(8, torch.device("cpu"))
+    fake = model.generator(z)
+    loss, _ = model.objective.generator_loss(fake, model.discriminator(fake))
+    model.opt_g.zero_grad(set_to_none=True)
+    model.discriminator.zero_grad(set_to_none=True)
+    loss.backward()
+    for net in (model.generator, model.discriminator.encoder, model.discriminator.decoder):
+        grads = [p.grad for p in net.parameters()]
+        assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    d_before = [p.detach().clone() for p in model.discriminator.parameters()]
+    g_before = [p.detach().clone() for p in model.generator.parameters()]
+    model.opt_g.step()
+    assert all(torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
