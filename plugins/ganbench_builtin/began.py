@@ -40,8 +40,10 @@ Architecture (§3.5), no batch norm anywhere, 3x3 convolutions with ELU:
   **28 -> 14 -> 7** (a 7x7 bottleneck map, no resizing). A size with no such
   halving keeps its own size (e.g. 9x9).
 
-Optimiser: Adam lr 1e-4, betas (0.5, 0.999) for both networks (carpedm20; the
-paper gives an initial lr in [5e-5, 1e-4]). The paper halves the lr "when the
+Optimiser: Adam lr 1e-4, betas (0.5, 0.999) for both networks (the paper gives
+an initial lr in [5e-5, 1e-4] and no betas; carpedm20's config says beta1 0.5
+but its trainer builds Adam from the lr alone, so TensorFlow's beta1 0.9
+applies there; 0.9 measured worse here, see below). The paper halves the lr "when the
 convergence measure stalls"; ganbench implements that with :class:`StallDecay`:
 an exponential moving average of M_global (decay 0.99, about a 100-step
 horizon) is tracked; when it has not improved on its best value by at least
@@ -77,6 +79,12 @@ Why it collapsed on the digits (issue 18), and what was done:
   the same grey attractor); with the Glorot init in place, gamma 0.7 and a
   slower G (lr_G 4e-5, TTUR's ratio) keep the same grey attractor (per-pixel
   std falling to 0.04-0.07 by step 75-200, k_t back toward 0).
+  Adam's beta1 0.9 (carpedm20's effective value): k_t reaches exactly 0 by
+  step ~250 (seeds 0 and 1, batch 16, n = 32) instead of ~450 with 0.5, so
+  0.5 stays. The generator's gradient path: L(G(z)) reaches G through D's
+  encoder and decoder, and G's step leaves D's weights alone (pinned by a
+  test). The lr decay: the stall rule never fired in these runs (lr 1e-4
+  throughout; M_global keeps improving by more than 1 % per 1000 steps).
 - **Not fixed; the likely remaining cause: the paper's k_t time scale is
   longer than a CPU minute.** With
   lambda_k = 0.001 and |balance| <= 0.05, k_t moves at most 5e-5 per step;
@@ -93,15 +101,37 @@ Why it collapsed on the digits (issue 18), and what was done:
   and 532 at 1000, IS 1.00 on the lenet extractor (an untrained
   generator: 497 and 1.05); every sample the same faintly textured grey
   square. A higher lr (3e-4, outside the paper's range) collapses the same
-  way. So BEGAN still collapses on the digits; the budget at which this
-  recipe leaves collapse is not measured (more than a CPU minute).
+  way. So BEGAN still collapses on the digits within a CPU minute.
+- **Longer runs (issue 18, second pass): no sign of leaving the k = 0 phase
+  in 5,300 steps.** Default recipe, ``--batch-size 16``, 16 px, a
+  25-minute wall budget on a loaded box: k_t is 0 (below 1e-6) from step ~500 to
+  the end and the lr never decays. Under the k = 0 pull the generator does
+  move: L(G(z)) / L(x) goes 0.55 (step 200), 1.08 (1000), 0.77 (1600), 0.62
+  (2400), then stays at 0.61-0.79 (2400-5300) while L(x) keeps falling
+  (0.05 at step 1000, 0.020 at 5000); the samples go from one grey square
+  (step ~900) to one blurred digit-like blob on a dark background (step
+  ~1700), the same for every z. k_t leaves 0 only when the ratio is below
+  gamma = 0.5, so the discriminator never starts to reject the blob, which is
+  the mechanism that brings diversity. FID1k (lenet) 548, 448, 450 and 462
+  at steps ~925, ~2125, ~3400 and 5,299, IS 1.00-1.03: no better than an
+  untrained generator (FID2k 497, IS 1.05). ``--resolution 32`` (two
+  sub-samplings, as the paper's structure) behaves the same within the 600
+  steps it reached: k_t peaks at 0.008 near step 250 and is exactly 0 from
+  step ~500. So the budget at which this recipe learns the digits is above
+  5,300 steps of batch 16 (about 18 minutes of one core at the ~4.8
+  steps/s measured late in that run), i.e. not measured.
+  Not tried for lack of time: a faster k_t controller combined with a slower
+  discriminator, n = 64/128 at 16 px, and several thousand more steps.
 
 Departures, and why:
 - Default n = 32 filters (``options["width"]``); the paper uses n = 64 or
   128, which is much slower on a CPU. ``width=64`` or ``128`` restores it.
 - The generator ends in tanh, so its images lie in [-1, 1] as every ganbench
-  family's must (carpedm20 has no output activation and clips afterwards);
-  the discriminator's decoder keeps the linear output.
+  family's must; the discriminator's decoder keeps the linear output.
+  carpedm20 comments its tanh out, but TF-slim's conv and fully connected
+  layers default to a ReLU activation, so its convs (ELU applied on a ReLU),
+  FCs and output conv are effectively ReLU there; ganbench follows the
+  paper's ELU and does not copy that quirk (untested as a collapse cause).
 - No skip connections (the paper's optional variant with skip connections
   is left out); one discriminator step
   per generator step (``--n-critic`` may change it).
