@@ -40,8 +40,10 @@ Architecture (§3.5), no batch norm anywhere, 3x3 convolutions with ELU:
   **28 -> 14 -> 7** (a 7x7 bottleneck map, no resizing). A size with no such
   halving keeps its own size (e.g. 9x9).
 
-Optimiser: Adam lr 1e-4, betas (0.5, 0.999) for both networks (carpedm20; the
-paper gives an initial lr in [5e-5, 1e-4]). The paper halves the lr "when the
+Optimiser: Adam lr 1e-4, betas (0.5, 0.999) for both networks (the paper gives
+an initial lr in [5e-5, 1e-4] and no betas; carpedm20's config says beta1 0.5
+but its trainer builds Adam from the lr alone, so TensorFlow's beta1 0.9
+applies there; 0.9 measured worse here, see below). The paper halves the lr "when the
 convergence measure stalls"; ganbench implements that with :class:`StallDecay`:
 an exponential moving average of M_global (decay 0.99, about a 100-step
 horizon) is tracked; when it has not improved on its best value by at least
@@ -51,12 +53,85 @@ both learning rates are halved (never below 2e-5, carpedm20's
 count restarts. The decay state travels in ``extra_state``; the lr itself is
 in the optimisers' state.
 
+Why it collapsed on the digits (issue 18), and what was done:
+
+- **One cause found and fixed: the noise was drowned by the init scale.** With
+  PyTorch's default init (each conv/linear layer scales the variance by about
+  1/3 and adds a random bias) the generator's output, through an FC and five
+  ELU convs with no batch norm, varied across z by a per-pixel std of 0.015
+  (real digits at 16 px: 0.37): G started as a single grey image. Within ~20
+  steps the auto-encoder learnt the real digits' dark background, so it
+  reconstructed that grey image worse than the reals (L(G(z)) 0.04 -> 0.43
+  while L(x) fell 0.68 -> 0.42), the balance turned negative and k_t hit
+  exactly 0 by step ~30 and stayed there (batch 64 and 16 alike). With
+  k_t = 0 the discriminator never pushes on fakes, so G merely chases what
+  the auto-encoder reconstructs best: one blob (FID2k ~700, worse than an
+  untrained generator's ~500). carpedm20's TF layers start from Glorot
+  weights and zero biases; :func:`glorot_init` does the same, giving a
+  per-pixel std of 0.11-0.14 at initialisation and k_t > 0 for the first
+  ~450 steps instead of ~30 (batch 16, n = 32). That fixes the plain bug but
+  not the collapse: see the last point.
+- **Ruled out.** The tanh output (removed, with clamping in ``generate``
+  instead: traces identical to four digits at step 50 and the same outcome
+  at 200); a wrong sign or a wrong L(G(z)) in the k update (the formulas are
+  pinned by a test; the update uses L(G(z_G)) after the D step, §3.4); noise
+  ignored in ``generate`` (it is ``generator(z)``); N_h (16 instead of 64:
+  the same grey attractor); with the Glorot init in place, gamma 0.7 and a
+  slower G (lr_G 4e-5, TTUR's ratio) keep the same grey attractor (per-pixel
+  std falling to 0.04-0.07 by step 75-200, k_t back toward 0).
+  Adam's beta1 0.9 (carpedm20's effective value): k_t reaches exactly 0 by
+  step ~250 (seeds 0 and 1, batch 16, n = 32) instead of ~450 with 0.5, so
+  0.5 stays. The generator's gradient path: L(G(z)) reaches G through D's
+  encoder and decoder, and G's step leaves D's weights alone (pinned by a
+  test). The lr decay: the stall rule never fired in these runs (lr 1e-4
+  throughout; M_global keeps improving by more than 1 % per 1000 steps).
+- **Not fixed; the likely remaining cause: the paper's k_t time scale is
+  longer than a CPU minute.** With
+  lambda_k = 0.001 and |balance| <= 0.05, k_t moves at most 5e-5 per step;
+  it peaks at 0.006-0.011 within 150 steps, so the fake term is ~1 % of the
+  discriminator's loss and the game stays in its k ~ 0 phase, where G is
+  pulled toward the auto-encoder's reconstructions: a blurred average digit
+  (a bright vertical blob) until L(x) falls. A 10x or 50x lambda_k
+  (a departure) overshoots: k_t reaches 0.04-0.16, the auto-encoder rejects
+  the blob, the balance goes negative and k_t returns to 0 by step 125
+  (at 50x the samples become vertical blobs, per-pixel std 0.12, at step 350).
+  Measured with ``--batch-size 16`` (the paper's), 1000 steps: k_t peaks at
+  0.006 near step 175, falls back to exactly 0 from step ~475 to the end
+  (k_t > 0 at 18 of 40 logged steps); FID2k 574 at 300 steps, 557 at 600
+  and 532 at 1000, IS 1.00 on the lenet extractor (an untrained
+  generator: 497 and 1.05); every sample the same faintly textured grey
+  square. A higher lr (3e-4, outside the paper's range) collapses the same
+  way. So BEGAN still collapses on the digits within a CPU minute.
+- **Longer runs (issue 18, second pass): no sign of leaving the k = 0 phase
+  in 5,300 steps.** Default recipe, ``--batch-size 16``, 16 px, a
+  25-minute wall budget on a loaded box: k_t is 0 (below 1e-6) from step ~500 to
+  the end and the lr never decays. Under the k = 0 pull the generator does
+  move: L(G(z)) / L(x) goes 0.55 (step 200), 1.08 (1000), 0.77 (1600), 0.62
+  (2400), then stays at 0.61-0.79 (2400-5300) while L(x) keeps falling
+  (0.05 at step 1000, 0.020 at 5000); the samples go from one grey square
+  (step ~900) to one blurred digit-like blob on a dark background (step
+  ~1700), the same for every z. k_t leaves 0 only when the ratio is below
+  gamma = 0.5, so the discriminator never starts to reject the blob, which is
+  the mechanism that brings diversity. FID1k (lenet) 548, 448, 450 and 462
+  at steps ~925, ~2125, ~3400 and 5,299, IS 1.00-1.03: no better than an
+  untrained generator (FID2k 497, IS 1.05). ``--resolution 32`` (two
+  sub-samplings, as the paper's structure) behaves the same within the 600
+  steps it reached: k_t peaks at 0.008 near step 250 and is exactly 0 from
+  step ~500. So the budget at which this recipe learns the digits is above
+  5,300 steps of batch 16 (about 18 minutes of one core at the ~4.8
+  steps/s measured late in that run), i.e. not measured.
+  Not tried for lack of time: a faster k_t controller combined with a slower
+  discriminator, n = 64/128 at 16 px, and several thousand more steps.
+
 Departures, and why:
 - Default n = 32 filters (``options["width"]``); the paper uses n = 64 or
   128, which is much slower on a CPU. ``width=64`` or ``128`` restores it.
 - The generator ends in tanh, so its images lie in [-1, 1] as every ganbench
-  family's must (carpedm20 has no output activation and clips afterwards);
-  the discriminator's decoder keeps the linear output.
+  family's must; the discriminator's decoder keeps the linear output.
+  carpedm20 comments its tanh out, but TF-slim's conv and fully connected
+  layers default to a ReLU activation, so its convs (ELU applied on a ReLU),
+  FCs and output conv are effectively ReLU there; ganbench follows the
+  paper's ELU and does not copy that quirk (untested as a collapse cause).
 - No skip connections (the paper's optional variant with skip connections
   is left out); one discriminator step
   per generator step (``--n-critic`` may change it).
@@ -102,6 +177,23 @@ def geometry(resolution: int) -> tuple[int, int]:
         base //= 2
         k += 1
     return base, k
+
+
+def glorot_init(net: nn.Module) -> nn.Module:
+    """Glorot-uniform weights and zero biases for every conv and linear layer, as carpedm20's TF layers start.
+
+    PyTorch's default (Kaiming-uniform with a = sqrt(5), random biases) scales each
+    layer's variance by about 1/3 and adds a constant: through this family's
+    FC + five ELU convs without batch norm the generator's output at
+    initialisation varied across z by a per-pixel std of 0.015 (real digits:
+    0.37), i.e. the noise was drowned by the init scale. Glorot keeps the
+    variance roughly constant per layer: 0.11 at initialisation.
+    """
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
@@ -311,8 +403,8 @@ def build(ctx: BuildContext) -> BeganModel:
     width = int(options.get("width", WIDTH))
     if isinstance(ctx.objective, BeganObjective):
         ctx.objective.gamma = float(options.get("gamma", GAMMA))
-    g = Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width).to(ctx.device)
-    d = Discriminator(ctx.data.channels, ctx.data.resolution, width, HIDDEN_DIM).to(ctx.device)
+    g = glorot_init(Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width)).to(ctx.device)
+    d = glorot_init(Discriminator(ctx.data.channels, ctx.data.resolution, width, HIDDEN_DIM)).to(ctx.device)
     lr = ctx.settings.lr or LR
     return BeganModel(
         g, d,
