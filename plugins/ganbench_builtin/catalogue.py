@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ganbench import (
-    RECONSTRUCTION, DatasetSpec, MetricSpec, ModelSpec, ObjectiveSpec, hookimpl, lazy, lazy_mapping,
+    RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, hookimpl, lazy, lazy_mapping,
 )
 
 #: Resolutions a dataset is served at unless --resolution says otherwise (needed when planning, before loading).
@@ -27,10 +27,11 @@ class Contribution:
     """The records one entry point registers; pluggy registers it as it would a module."""
 
     def __init__(self, doc: str, *, models: Iterable[ModelSpec] = (), objectives: Iterable[ObjectiveSpec] = (),
-                 datasets: Iterable[DatasetSpec] = (), metrics: Iterable[MetricSpec] = ()) -> None:
+                 datasets: Iterable[DatasetSpec] = (), metrics: Iterable[MetricSpec] = (),
+                 executors: Iterable[ExecutorSpec] = ()) -> None:
         self.__doc__ = doc
         self._records = {"models": list(models), "objectives": list(objectives), "datasets": list(datasets),
-                         "metrics": list(metrics)}
+                         "metrics": list(metrics), "executors": list(executors)}
 
     @hookimpl
     def ganbench_models(self) -> list[ModelSpec]:
@@ -47,6 +48,10 @@ class Contribution:
     @hookimpl
     def ganbench_metrics(self) -> list[MetricSpec]:
         return self._records["metrics"]
+
+    @hookimpl
+    def ganbench_executors(self) -> list[ExecutorSpec]:
+        return self._records["executors"]
 
 
 def _family(module: str, **fields) -> ModelSpec:
@@ -156,3 +161,14 @@ fidelity_metrics = Contribution("torch-fidelity's metrics", metrics=[
                "precision and recall (Kynkäänniemi et al. 2019) via torch-fidelity; higher is better",
                higher_is_better=True, prepare=lazy(f"{_FIDELITY}:prepare")),
 ])
+
+
+# -- executors (``local`` trains through the runner, ``ray`` needs Ray: neither is imported to list them) --
+
+local_executor = Contribution("runs in this process", executors=[ExecutorSpec(
+    name="local", execute=lazy("ganbench.runner:run_locally"),
+    description="one run after another in this process; needs nothing else")])
+
+ray_executor = Contribution("runs as Ray tasks", executors=[ExecutorSpec(
+    name="ray", execute=lazy("ganbench_builtin.executors.ray_executor:execute_on_ray"),
+    description="one Ray task per run, on this machine or a Ray cluster (ganbench[ray])")])
