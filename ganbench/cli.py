@@ -153,6 +153,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      "(what re-running a command does anyway; the flag states it)")
     run.add_argument("--fresh", action="store_true",
                      help="retrain every run from scratch, ignoring finished runs and checkpoints")
+    run.add_argument("--no-wait", action="store_true",
+                     help="skip a run that another ganbench process is training (default: train every other run "
+                     "first, then wait for that process and use its result)")
     run.add_argument("--checkpoint-every", type=_positive_int, default=None,
                      help="write a resumable checkpoint every N steps (default: every 60 s of wall-clock)")
     run.add_argument("--deterministic", action="store_true",
@@ -332,6 +335,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         download=not args.no_download,
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
+        wait_for_locks=not args.no_wait,
         deterministic=args.deterministic,
         log_to=_names(args.log_to),
         executor=ExecutorOptions(

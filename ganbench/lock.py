@@ -43,6 +43,11 @@ DEFAULT_LEASE = 30.0
 class RunLockedError(GanbenchError):
     """The run is being trained by another live process."""
 
+    def __init__(self, message: str, holder: str = "another process") -> None:
+        super().__init__(message)
+        #: Who holds the run, as a phrase for messages ("process 12 on node3").
+        self.holder = holder
+
 
 def boot_id() -> str:
     """This kernel's identity: processes sharing it see each other's ``flock``."""
@@ -80,10 +85,13 @@ def _describe(owner: dict[str, Any]) -> str:
 class RunLock:
     """``with RunLock(run_directory):`` holds the run for this process, or raises :class:`RunLockedError`."""
 
-    def __init__(self, directory: Path, lease: float | None = None) -> None:
+    def __init__(self, directory: Path, lease: float | None = None, wait: bool = False) -> None:
         self.path = Path(directory) / LOCK
         self.lease_path = Path(directory) / LEASE
         self.lease = lease if lease is not None else lease_duration()
+        #: Block until the holder lets go instead of raising: two identical invocations then both
+        #: end with the run's result, the second having waited for the first (issue 13).
+        self.wait = wait
         self._flock: UnixFileLock | None = None
         self._lease: SoftFileLease | None = None
 
@@ -94,12 +102,13 @@ class RunLock:
     def acquire(self) -> RunLock:
         flock = UnixFileLock(str(self.path), thread_local=False)
         try:
-            flock.acquire(timeout=0)
+            flock.acquire(timeout=-1 if self.wait else 0, poll_interval=0.5)
         except Timeout:
+            holder = _describe(_owner(self.path))
             raise RunLockedError(
-                f"The run in {self.path.parent} is already being trained by {_describe(_owner(self.path))} "
+                f"The run in {self.path.parent} is already being trained by {holder} "
                 f"(lock file {self.path}). It is released the moment that process ends, however it ends; "
-                "wait for it, or stop that process."
+                "wait for it, or stop that process.", holder,
             ) from None
         try:
             self._take_lease(_owner(self.path))
@@ -123,7 +132,7 @@ class RunLock:
             raise RunLockedError(
                 f"The run in {self.path.parent} is held by {_describe(previous)}, whose lease {self.lease_path} "
                 f"is still being renewed, although its flock was free: this filesystem does not share flock "
-                "between hosts. Wait for that process to finish, or stop it."
+                "between hosts. Wait for that process to finish, or stop it.", _describe(previous),
             ) from None
         if stale:
             warnings.warn(f"took over the run in {self.path.parent} from {_describe(previous)}, "

@@ -60,6 +60,8 @@ class Invocation:
     download: bool = True
     checkpoint_every: int | None = None
     fresh: bool = False
+    #: A run another process is training is waited for (after every other run) rather than skipped.
+    wait_for_locks: bool = True
     deterministic: bool = False
     #: Experiment trackers (listener plugins) to log to, e.g. ('tensorboard', 'mlflow'); see ganbench.tracking.
     log_to: tuple[str, ...] = ()
@@ -276,18 +278,34 @@ def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun]
     if inv.deterministic:
         torch.use_deterministic_algorithms(True)
     environment = capture(device, registry.distributions())
-    records = []
-    for run in planned:
+    records: dict[int, RunRecord] = {}
+    held_elsewhere: list[tuple[int, RunLockedError]] = []
+    for index, run in enumerate(planned):
         try:
-            records.append(train_one(registry, run, dataset, inv, device, environment))
+            records[index] = train_one(registry, run, dataset, inv, device, environment)
         except RunLockedError as exc:  # another process owns this run; the others still go ahead
+            if inv.wait_for_locks:
+                held_elsewhere.append((index, exc))
+            else:
+                print(f"skipped: {exc}", file=sys.stderr)
+                records[index] = _locked_record(planned[index].config, exc)
+    for index, held in held_elsewhere:  # only now, so that waiting never delays a run nobody else is training
+        run = planned[index]
+        print(f"waiting for {run.config.run_id}: {held.holder} is training it; its result is used once it "
+              "lets go (Ctrl-C stops waiting; --no-wait skips runs another process holds)", file=sys.stderr, flush=True)
+        try:
+            records[index] = train_one(registry, run, dataset, inv, device, environment, wait=True)
+        except RunLockedError as exc:  # a lease on a filesystem without shared flock: waiting cannot settle it
             print(f"skipped: {exc}", file=sys.stderr)
-            records.append(RunRecord(
-                run_id=run.config.run_id, family=run.config.family, objective=run.config.objective,
-                dataset=run.config.dataset, budget=run.config.budget, seed=run.config.seed,
-                status=LOCKED, error=str(exc),
-            ))
-    return records
+            records[index] = _locked_record(run.config, exc)
+    return [records[index] for index in range(len(planned))]
+
+
+def _locked_record(config: RunConfig, exc: RunLockedError) -> RunRecord:
+    return RunRecord(
+        run_id=config.run_id, family=config.family, objective=config.objective, dataset=config.dataset,
+        budget=config.budget, seed=config.seed, status=LOCKED, error=str(exc),
+    )
 
 
 def train_one(
@@ -297,16 +315,18 @@ def train_one(
     inv: Invocation,
     device: torch.device,
     environment: dict[str, Any],
+    wait: bool = False,
 ) -> RunRecord:
     """Train and record one run. Errors inside the run become its status, never the others' problem.
 
     A run that already finished with the same config is skipped; one with a
-    checkpoint continues from it exactly (unless ``inv.fresh``).
+    checkpoint continues from it exactly (unless ``inv.fresh``). With ``wait``,
+    a run another process holds is waited for, then treated the same way.
     """
     config = run.config
     directory = inv.runs_dir / config.run_id
     directory.mkdir(parents=True, exist_ok=True)
-    with RunLock(directory):
+    with RunLock(directory, wait=wait):
         previous = _previous_record(directory, config)
         if previous is not None and previous.status in FINAL and not inv.fresh:
             return previous

@@ -261,16 +261,49 @@ def test_two_processes_share_a_results_directory(tmp_path):
     assert len((tmp_path / "leaderboard.csv").read_text().strip().splitlines()) == 4
 
 
-def test_a_locked_run_is_skipped_and_the_others_train(tmp_path, capsys):
-    from ganbench.cli import main
+def _first_run_directory(tmp_path: Path) -> Path:
     from ganbench.plugins import build_registry
     from ganbench.runner import plan
 
     inv = Invocation(plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
-    locked = plan(build_registry(), inv)[0].config.run_id
-    (tmp_path / "runs" / locked).mkdir(parents=True)
+    directory = tmp_path / "runs" / plan(build_registry(), inv)[0].config.run_id
+    directory.mkdir(parents=True)
+    return directory
+
+
+def test_a_run_another_process_trains_is_waited_for_after_the_others(tmp_path, capfd):
+    """Two identical invocations both end with the run's result: the second waits for the first (issue 13, 15f)."""
+    import threading
+
+    from ganbench.cli import main
+
+    held = _first_run_directory(tmp_path)
+    lock = RunLock(held).acquire()
+    codes = []
+    second = threading.Thread(target=lambda: codes.append(main(
+        ["run", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])))
+    second.start()
+    try:  # the other run trains first, while the held one waits
+        while second.is_alive() and not list(tmp_path.glob("runs/dcgan-*/run.json")):
+            time.sleep(0.05)
+        while second.is_alive() and RunRecord.read(next(tmp_path.glob("runs/dcgan-*/run.json"))).status != "completed":
+            time.sleep(0.05)
+        assert not (held / "run.json").exists()  # not trained behind the holder's back
+    finally:
+        lock.release()
+    second.join(timeout=300)
+    assert codes == [0]
+    assert f"waiting for {held.name}: process {os.getpid()} on " in capfd.readouterr().err
+    assert RunRecord.read(held / "run.json").status == "completed"
+
+
+def test_with_no_wait_a_locked_run_is_skipped_and_the_others_train(tmp_path, capsys):
+    from ganbench.cli import main
+
+    locked = _first_run_directory(tmp_path).name
     with RunLock(tmp_path / "runs" / locked):
-        code = main(["run", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])
+        code = main(["run", "--metrics=", "--no-wait", "--plugins", "vanilla,dcgan", "--budget", "3steps",
+                     "--results", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "already being trained by process" in err
     assert RunRecord.read(next(tmp_path.glob("runs/dcgan-*/run.json"))).status == "completed"
