@@ -58,3 +58,20 @@ def test_bars_draw_in_a_pseudo_terminal_reporting_width_zero(tmp_path):
     assert "100%|" in frames[-1] and "20/20 step" in frames[-1] and "completed" in frames[-1]
     assert "█" in frames[-1]
     assert "[ganbench]" not in text  # a terminal gets the bar, not the log lines
+
+
+def test_training_the_extractor_says_so_before_and_while_it_trains(tmp_path, tiny_dataset, capsys):
+    """The first scored run trains its judge (tens of seconds on a CPU): a log must not sit silent through it."""
+    from ganbench_builtin.extractors import lenet
+
+    lenet.prepare(tiny_dataset, tmp_path)
+    lines = capsys.readouterr().err.splitlines()
+    epochs = lenet.epochs_for(len(tiny_dataset))
+    assert lines[0] == (f"[ganbench] training the lenet extractor for tiny (40 images, {epochs} epochs on the CPU); "
+                        f"done once, then cached in {tmp_path / 'extractors'}")
+    progress = [re.fullmatch(r"\[ganbench\] lenet extractor for tiny: epoch (\d+)/(\d+), loss [\d.e+-]+, \d+ s", line)
+                for line in lines[1:]]
+    assert all(progress) and 3 <= len(progress) <= 6, lines
+    assert progress[-1].groups() == (str(epochs), str(epochs))
+    lenet.prepare(tiny_dataset, tmp_path)  # cached: nothing to say
+    assert capsys.readouterr().err == ""

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -104,6 +106,12 @@ def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch
     return padded[..., max_shift + dy : max_shift + dy + h, max_shift + dx : max_shift + dx + w]
 
 
+def _say(text: str) -> None:
+    """A plain progress line on stderr: training the judge takes tens of seconds the first time, and a
+    newcomer's first run (or a CI log) must not sit silent through it."""
+    print(f"[ganbench] {text}", file=sys.stderr, flush=True)
+
+
 def train(dataset: ImageDataset) -> tuple[dict, dict]:
     """Train the classifier on ``dataset`` with :data:`RECIPE`, on the CPU; return (state, config)."""
     if dataset.labels is None or dataset.num_classes < 2:
@@ -120,8 +128,10 @@ def train(dataset: ImageDataset) -> tuple[dict, dict]:
         net = LeNet(**config, dropout=RECIPE["dropout"])
         opt = torch.optim.Adam(net.parameters(), lr=RECIPE["lr"])
         net.train()
+        epochs, started = epochs_for(len(dataset)), time.perf_counter()
+        every = max(1, epochs // 5)  # about five lines, whatever the number of epochs
         with torch.enable_grad():
-            for _ in range(epochs_for(len(dataset))):
+            for epoch in range(1, epochs + 1):
                 order = torch.randperm(len(dataset), generator=g)
                 for start in range(0, len(order), RECIPE["batch"]):
                     idx = order[start : start + RECIPE["batch"]]
@@ -130,6 +140,9 @@ def train(dataset: ImageDataset) -> tuple[dict, dict]:
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
+                if epoch % every == 0 or epoch == epochs:
+                    _say(f"lenet extractor for {dataset.name}: epoch {epoch}/{epochs}, loss {float(loss.detach()):.3g}, "
+                         f"{time.perf_counter() - started:.0f} s")
     net.eval()
     with torch.no_grad():
         correct = sum(int((net(images[i : i + 1024])[1].argmax(1) == labels[i : i + 1024]).sum())
@@ -146,6 +159,8 @@ def prepare(dataset: ImageDataset, cache_dir: Path) -> tuple[str, Path]:
     if path.is_file() and not usable:
         warnings.warn(f"the cached extractor {path} is corrupt or not a lenet extractor; training it again", stacklevel=2)
     if not usable:
+        _say(f"training the lenet extractor for {dataset.name} ({len(dataset):,} images, {epochs_for(len(dataset))} "
+             f"epochs on the CPU); done once, then cached in {path.parent}")
         state, config = train(dataset)
         save_torch(path, {"state": state, "config": config, "recipe": dict(RECIPE), "data_sha256": digest,
                           "dataset": dataset.name, "resolution": dataset.resolution})
