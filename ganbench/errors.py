@@ -31,7 +31,12 @@ class UnknownNameError(UsageError):
         message = f"Unknown {kind} {name!r}."
         if self.suggestions:
             message += f" Did you mean {self.suggestions[0]!r}?"
-        message += f" Known {kind}s: {', '.join(self.known) or '(none)'}."
+        if self.known:
+            message += f" Known {kind}s: {', '.join(self.known)}."
+        else:  # even the built-ins are missing: their entry points are not installed, or stale after an update
+            message += (f" No {kind} is registered at all, not even the built-in ones, so ganbench's entry points "
+                        "are missing or stale: reinstall it (`uv sync` in a checkout, or `pip install ganbench` "
+                        "again), and check that GANBENCH_DISABLE_PLUGINS does not disable them all.")
         if hint:
             message += f" {hint}"
         super().__init__(message)

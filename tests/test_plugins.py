@@ -157,3 +157,11 @@ def test_executors_arrive_as_plugins_and_ray_without_ray_says_how_to_install(reg
     assert code == 2 and "pip install 'ganbench[ray]'" in err and "Traceback" not in err
     code = main(["run", "--executor", "slurm", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
     assert code == 2 and "Unknown executor 'slurm'" in capsys.readouterr().err
+
+
+def test_an_install_without_any_entry_point_says_to_reinstall():
+    """A stale install (entry points renamed by an update, `uv run --no-sync`) registers nothing at all."""
+    message = str(UnknownNameError("dataset", "digits", []))
+    assert "Known datasets" not in message and "(none)" not in message
+    assert "not even the built-in ones" in message and "`uv sync`" in message
+    assert "Known datasets: digits, mnist." in str(UnknownNameError("dataset", "cifar", ["mnist", "digits"]))
