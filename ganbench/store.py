@@ -69,9 +69,18 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def _umask_mode() -> int:
-    """0666 less the process umask: the mode a plain ``open(path, "w")`` would give a new file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """0666 less the process umask: the mode a plain ``open(path, "w")`` would give a new file.
+
+    Linux publishes the umask in /proc (since 4.7), which reads it without
+    changing it; elsewhere it can only be read by setting it, which races with
+    any other thread creating a file in between, so that is the fallback.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            mask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
     return 0o666 & ~mask
 
 
