@@ -11,7 +11,8 @@ and checkpoints stay with the loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,26 @@ class GanModel:
         return {name: sum(p.numel() for p in net.parameters()) for name, net in self.networks().items()}
 
 
+@contextmanager
+def frozen(network: nn.Module) -> Iterator[nn.Module]:
+    """Stop ``network``'s parameters from collecting gradients while inside the block.
+
+    The generator's update backpropagates through the discriminator, but only to
+    reach the generator: D's own weight gradients would be thrown away by its next
+    ``zero_grad``. Freezing D skips computing them (for a convolutional D, about
+    half of its backward pass) and leaves G's gradients exactly as they were.
+    Parameters that were already frozen stay frozen.
+    """
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield network
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+
+
 class AdversarialModel(GanModel):
     """A generator, a discriminator, two Adam-style optimisers and an objective.
 
@@ -222,9 +243,10 @@ class AdversarialModel(GanModel):
                 CriticInputs(real, fake, d_real, d_fake, lambda x, y=labels: self._d(x, y))
             )
             self.update(self.opt_d, loss_d)
-        fake = kept if kept is not None else self._g(self.sample_latent(real.shape[0], real.device), labels)
-        loss_g, g_logs = self.objective.generator_loss(fake, self._d(fake, labels))
-        self.update(self.opt_g, loss_g)
+        with frozen(self.discriminator):  # D's weight gradients would be discarded: don't compute them
+            fake = kept if kept is not None else self._g(self.sample_latent(real.shape[0], real.device), labels)
+            loss_g, g_logs = self.objective.generator_loss(fake, self._d(fake, labels))
+            self.update(self.opt_g, loss_g)
         logs.update(d_logs)
         logs.update(g_logs)
         logs["loss_d"] = loss_d.detach()

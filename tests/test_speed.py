@@ -85,6 +85,23 @@ def test_reuse_fakes_runs_the_generator_once_per_step(registry, reuse):
     assert calls == ([True] if reuse else [False, True])  # reused: one forward, with the graph G's loss needs
 
 
+@pytest.mark.parametrize("objective", ["nonsaturating", "wgan-gp"])
+def test_the_generator_step_computes_no_discriminator_weight_gradient(registry, objective):
+    """D's weight gradients from G's update would be discarded by D's next zero_grad: they are never computed."""
+    data = _data()
+    model = registry.model("dcgan").build(BuildContext(
+        data.info, registry.objective(objective).build(), TrainSettings(batch_size=8, options={"width": 8}), CPU, 0))
+    d_grads, g_grads = [], []
+    for p in model.discriminator.parameters():
+        p.register_hook(lambda grad: d_grads.append(grad))
+    for p in model.generator.parameters():
+        p.register_hook(lambda grad: g_grads.append(grad))
+    model.train_step(BatchStream(data, 8, 0, CPU).next, StepContext(0, 0.0))
+    d_params = sum(1 for _ in model.discriminator.parameters())
+    assert len(d_grads) == model.n_critic * d_params  # once per D update, none from G's update
+    assert len(g_grads) == sum(1 for _ in model.generator.parameters())  # G's own update still reaches every weight
+    assert all(p.requires_grad for p in model.discriminator.parameters())  # and D trains again next step
+
 def test_speed_settings_are_identity_and_separate_leaderboard_rows():
     base = RunConfig("dcgan", "nonsaturating", "digits", "10steps", 0, "cpu", 8)
     assert "precision" not in base.as_dict() and base.speed_label == ""  # old run ids are kept
