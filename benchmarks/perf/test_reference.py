@@ -41,8 +41,27 @@ from ganbench.runner import execute
 
 from conftest import BATCH, CPU
 
-#: Recorded settings of ganbench's fastest configuration on a CPU (see docs/performance.md).
-FASTEST = ["--precision", "bf16", "--channels-last", "--reuse-fakes", "--data-on-device", "yes"]
+def native_bf16(device: torch.device = CPU) -> bool:
+    """Whether ``device`` does bf16 arithmetic in hardware; without it autocast to bf16 is emulated, and slower.
+
+    On a CPU that means AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo's flags, which
+    torch also consults); a CUDA device says so itself (compute capability 8.0 and up).
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+                 for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+#: Recorded settings of ganbench's fastest configuration on this machine (see docs/performance.md): bf16 autocast
+#: only where the hardware computes in bf16 (on this project's AMD EPYC it made a step ~10x slower). torch.compile
+#: is left out: its compilation lands in the first of the benchmark's 20 steps, on the training clock.
+FASTEST = ["--channels-last", "--reuse-fakes", "--data-on-device", "yes",
+           *(["--precision", "bf16"] if native_bf16() else [])]
 #: Interleaved rounds and steps per side per round; GANBENCH_BENCH_ROUNDS/STEPS shorten them on a busy machine.
 ROUNDS = int(os.environ.get("GANBENCH_BENCH_ROUNDS", 5))
 STEPS = int(os.environ.get("GANBENCH_BENCH_STEPS", 20))
