@@ -114,38 +114,26 @@ def test_only_the_run_devices_generator_is_saved_and_restored(monkeypatch):
     assert restored == {}
 
 
-def test_checkpoints_hold_cpu_copies_of_every_tensor():
+def test_checkpoints_hold_cpu_copies_of_every_tensor(tensors_in):
     weights = nn.Linear(3, 2)
     opt = torch.optim.Adam(weights.parameters())
     weights(torch.ones(1, 3)).sum().backward()
     opt.step()
     state = {"networks": {"g": weights.state_dict()}, "optimizers": {"g": opt.state_dict()}, "pairs": [(1, torch.ones(1))]}
     copied = checkpoint.on_cpu(state)
-    live = [t for t in _tensors(state)]
-    saved = [t for t in _tensors(copied)]
+    live, saved = tensors_in(state), tensors_in(copied)
     assert len(saved) == len(live) > 4 and all(t.device.type == "cpu" for t in saved)
     assert not {t.untyped_storage().data_ptr() for t in saved} & {t.untyped_storage().data_ptr() for t in live}
     assert isinstance(copied["pairs"][0], tuple) and set(copied["optimizers"]["g"]["state"]) == {0, 1}
     assert copied["optimizers"]["g"]["param_groups"] == state["optimizers"]["g"]["param_groups"]
 
 
-def _tensors(obj):
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _tensors(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            yield from _tensors(value)
-
-
-def test_a_saved_checkpoint_loads_with_every_tensor_on_the_cpu(tmp_path):
+def test_a_saved_checkpoint_loads_with_every_tensor_on_the_cpu(tmp_path, tensors_in):
     assert main(["run", "--metrics=", "--plugins", "vanilla", "--budget", "2steps", "--device", "cpu",
                  "--results", str(tmp_path)]) == 0
     (run,) = (tmp_path / "runs").iterdir()
     state = torch.load(run / "checkpoint.pt", weights_only=True)  # no map_location: tensors where they were saved
-    assert all(t.device.type == "cpu" for t in _tensors(state))
+    assert all(t.device.type == "cpu" for t in tensors_in(state))
 
 
 def test_environment_records_the_gpu_index_visible_devices_and_backends(one_gpu_host, monkeypatch):
