@@ -18,7 +18,8 @@ from ganbench.cli import main
 from ganbench.environment import capture
 from ganbench.errors import UsageError
 from ganbench.model import AdversarialModel, BuildContext, TrainSettings, device_dependent_init
-from ganbench.runner import resolve_device
+from ganbench.budget import Budget
+from ganbench.runner import Invocation, execute, resolve_device
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -67,13 +68,30 @@ def test_bad_device_names_exit_2_with_the_devices_present(name, one_gpu_host, tm
     assert name in err.strip().splitlines()[-1] and "Devices present" in err and "cuda:0 (Simulated GPU)" in err
 
 
-def test_a_cpu_run_on_a_gpu_host_never_touches_cuda(tmp_path, monkeypatch):
-    argv = ["run", "--metrics=", "--plugins", "dcgan", "--budget", "4steps", "--device", "cpu", "--checkpoint-every",
-            "2", "--log-every", "2", "--results", str(tmp_path)]
-    assert main(argv) == 0
-    (run,) = (tmp_path / "runs").iterdir()
-    state = torch.load(run / "checkpoint.pt", weights_only=True)
+@pytest.fixture
+def restored_backends(monkeypatch):
+    """Process-wide backend settings (and the cuBLAS variable) as they were before the test."""
+    monkeypatch.setenv(backends.CUBLAS_ENV, "")  # recorded, so that teardown restores the original (or its absence)
+    monkeypatch.delenv(backends.CUBLAS_ENV)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              torch.backends.cudnn.deterministic)
+    yield
+    torch.use_deterministic_algorithms(before[0])
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[1:]
+
+
+def test_a_cpu_run_on_a_gpu_host_never_touches_cuda(registry, tmp_path, monkeypatch, tensors_in, restored_backends):
+    inv = Invocation(plugins=("dcgan",), budget=Budget.parse("4steps"), device="cpu", checkpoint_every=2,
+                     log_every=2, deterministic=True, results=tmp_path)
+    (record,) = execute(registry, inv)
+    assert record.status == "completed"
+    run = tmp_path / "runs" / record.run_id
+    state = torch.load(run / "checkpoint.pt", weights_only=True)  # no map_location: tensors where they were saved
+    assert all(t.device.type == "cpu" for t in tensors_in(state))
     assert not {"cuda", "cuda_device"} & set(state["rng"])
+    recorded = json.loads((run / "environment.json").read_text())["backends"]
+    assert recorded["deterministic_algorithms"] is True and recorded["cudnn_benchmark"] is False
+    assert recorded[backends.CUBLAS_ENV]
     # what ganbench itself does around a CPU run, on a host where torch sees a GPU (simulated: a full run cannot
     # be, torch's own Adam would initialise the missing driver): no generator read or set, no device picked
     with monkeypatch.context() as patch:
@@ -128,14 +146,6 @@ def test_checkpoints_hold_cpu_copies_of_every_tensor(tensors_in):
     assert copied["optimizers"]["g"]["param_groups"] == state["optimizers"]["g"]["param_groups"]
 
 
-def test_a_saved_checkpoint_loads_with_every_tensor_on_the_cpu(tmp_path, tensors_in):
-    assert main(["run", "--metrics=", "--plugins", "vanilla", "--budget", "2steps", "--device", "cpu",
-                 "--results", str(tmp_path)]) == 0
-    (run,) = (tmp_path / "runs").iterdir()
-    state = torch.load(run / "checkpoint.pt", weights_only=True)  # no map_location: tensors where they were saved
-    assert all(t.device.type == "cpu" for t in tensors_in(state))
-
-
 def test_environment_records_the_gpu_index_visible_devices_and_backends(one_gpu_host, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     env = capture(torch.device("cuda:1"), {})
@@ -144,17 +154,7 @@ def test_environment_records_the_gpu_index_visible_devices_and_backends(one_gpu_
                                     backends.CUBLAS_ENV}
 
 
-@pytest.fixture
-def restored_backends():
-    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
-              torch.backends.cudnn.deterministic)
-    yield
-    torch.use_deterministic_algorithms(before[0])
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[1:]
-
-
 def test_deterministic_sets_cublas_and_turns_autotuning_off(restored_backends, monkeypatch):
-    monkeypatch.delenv(backends.CUBLAS_ENV, raising=False)
     backends.configure(deterministic=True)
     assert backends.settings() == {
         "deterministic_algorithms": True, "cudnn_benchmark": False, "cudnn_deterministic": True,
@@ -166,15 +166,6 @@ def test_deterministic_sets_cublas_and_turns_autotuning_off(restored_backends, m
     assert backends.settings()[backends.CUBLAS_ENV] == ":16:8"
     backends.configure(deterministic=False)
     assert backends.settings()["cudnn_benchmark"] is True and backends.settings()["deterministic_algorithms"] is False
-
-
-def test_a_deterministic_run_records_its_backend_settings(restored_backends, tmp_path):
-    assert main(["run", "--metrics=", "--plugins", "vanilla", "--budget", "2steps", "--device", "cpu",
-                 "--deterministic", "--results", str(tmp_path)]) == 0
-    (run,) = (tmp_path / "runs").iterdir()
-    recorded = json.loads((run / "environment.json").read_text())["backends"]
-    assert recorded["deterministic_algorithms"] is True and recorded["cudnn_benchmark"] is False
-    assert recorded[backends.CUBLAS_ENV]
 
 
 # -- one rule for starting weights: initialise on the CPU, then move ------------------------------------------

@@ -62,13 +62,12 @@ def test_a_run_with_the_warm_up_ends_with_identical_weights(registry, labelled16
     assert warm.counters.steps == cold.counters.steps == 3 and warm.counters.images == cold.counters.images == 24
 
 
-def test_warm_up_and_compile_seconds_are_in_the_run_record(tmp_path):
+def test_warm_up_and_compile_seconds_are_in_the_run_record(registry, tmp_path):
     import json
 
-    from ganbench.cli import main
+    from ganbench.runner import Invocation, execute
 
-    assert main(["run", "--metrics=", "--plugins", "vanilla", "--budget", "2steps", "--device", "cpu",
-                 "--results", str(tmp_path)]) == 0
-    (run,) = (tmp_path / "runs").iterdir()
-    record = json.loads((run / "run.json").read_text())
-    assert record["warmup_seconds"] > 0 and record["compile_seconds"] == 0
+    (record,) = execute(registry, Invocation(plugins=("vanilla",), budget=Budget.parse("2steps"), device="cpu",
+                                             results=tmp_path))
+    saved = json.loads((tmp_path / "runs" / record.run_id / "run.json").read_text())
+    assert saved["warmup_seconds"] > 0 and saved["compile_seconds"] == 0 and saved["steps"] == 2
