@@ -91,6 +91,10 @@ class Counters:
     eval_seconds: float = 0.0
     #: With a wall-clock budget: training time beyond the budget, as the budget is settled only at sync points.
     overshoot_seconds: float = 0.0
+    #: The untimed warm-up step of each process (device start-up, cuDNN autotuning), outside the budget.
+    warmup_seconds: float = 0.0
+    #: With ``--compile``: the first warm-up step, which compiles every network; outside the budget too.
+    compile_seconds: float = 0.0
 
     @property
     def kimg(self) -> float:

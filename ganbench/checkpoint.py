@@ -43,8 +43,14 @@ class CheckpointError(GanbenchError):
     """No usable checkpoint (all candidates missing, corrupt or unsafe)."""
 
 
-def rng_state() -> dict[str, Any]:
-    """Every generator a step may draw from, in a weights_only-safe form."""
+def rng_state(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Every generator a step may draw from, in a weights_only-safe form.
+
+    Of the GPUs, only ``device``'s generator: a run draws from no other, and a
+    checkpoint that held every visible GPU's state could not be restored by a
+    process that sees fewer of them (or sees them in another order). A CPU run
+    never asks CUDA for anything, so it never initialises it on a GPU host.
+    """
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
@@ -52,19 +58,55 @@ def rng_state() -> dict[str, Any]:
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    device = torch.device(device)
+    if device.type == "cuda":
+        state["cuda_device"] = torch.cuda.get_rng_state(cuda_index(device))
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+    """Restore what :func:`rng_state` saved; the GPU generator goes to ``device``, the run's device now.
+
+    A checkpoint written on ``cuda:1`` and resumed on ``cuda:0`` (or on another
+    machine) continues the run's own sequence on the device it now trains on.
+    Checkpoints from before this rule (a ``cuda`` list, one state per visible
+    GPU) give the run device the state saved for its index, when there was one.
+    """
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    device = torch.device(device)
+    if device.type != "cuda":
+        return
+    index = cuda_index(device)
+    saved = state.get("cuda_device")
+    if saved is None and index < len(state.get("cuda", ())):
+        saved = state["cuda"][index]
+    if saved is not None:
+        torch.cuda.set_rng_state(saved, index)
+
+
+def cuda_index(device: torch.device) -> int:
+    """The GPU index a ``cuda`` or ``cuda:N`` device means (``cuda`` alone: the current device)."""
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+def on_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor copied to the CPU (containers rebuilt, everything else as is).
+
+    What a GPU run saves must load on a machine without a GPU, with the plain
+    ``torch.load(path, weights_only=True)`` the README shows; tensors already on
+    the CPU are copied too, so that the saved state never aliases live weights.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {key: on_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(on_cpu(value) for value in obj)
+    return obj
 
 
 def _digest(path: Path) -> str:
@@ -83,7 +125,7 @@ def save(directory: Path, state: dict[str, Any]) -> None:
     if current.exists() and _verify(current, sidecar.get(CURRENT)):
         os.replace(current, previous)
         sidecar[PREVIOUS] = sidecar.get(CURRENT)
-    save_torch(current, state)
+    save_torch(current, on_cpu(state))
     sidecar[CURRENT] = _entry(current, state)
     write_json(directory / SIDECAR, sidecar)
 

@@ -137,6 +137,8 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      help="generated samples per final evaluation (default: the metric's literature default)")
     run.add_argument("--eval-samples-intermediate", type=_positive_int, default=None,
                      help="generated samples per intermediate evaluation (default: same as --eval-samples)")
+    run.add_argument("--eval-batch-size", type=_positive_int, default=None,
+                     help="images per feature-extraction batch (default: 128 on the CPU, 512 on a GPU)")
     run.add_argument("--eval-at", default=DEFAULT_EVAL_AT,
                      help="comma-separated budget fractions for intermediate evaluations, e.g. 0.25,0.5,0.75")
     run.add_argument("--select-best", default=None, metavar="METRIC",
@@ -203,6 +205,8 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     sc.add_argument("--extractor", default=None, help="feature extractor, as for `ganbench run`")
     sc.add_argument("--eval-samples", type=_positive_int, default=None,
                     help="samples scored (default: the metric's protocol count, or a run directory's own)")
+    sc.add_argument("--eval-batch-size", type=_positive_int, default=None,
+                    help="images per feature-extraction batch (default: 128 on the CPU, 512 on a GPU)")
     sc.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                     help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
     sc.add_argument("--checkpoint", choices=("final", "best"), default="final",
@@ -331,6 +335,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
             inception_weights=Path(args.inception_weights).expanduser() if args.inception_weights else None,
             cache_dir=DEFAULT_CACHE_DIR,
             select_best=args.select_best or None,
+            batch_size=args.eval_batch_size,
         ),
         download=not args.no_download,
         checkpoint_every=args.checkpoint_every,
@@ -426,7 +431,7 @@ def cmd_score(args: argparse.Namespace, registry) -> int:
         evaluation=EvalOptions(
             metrics=_names(DEFAULT_METRICS), extractor=args.extractor, num_samples=args.eval_samples,
             inception_weights=Path(args.inception_weights).expanduser() if args.inception_weights else None,
-            cache_dir=DEFAULT_CACHE_DIR,
+            cache_dir=DEFAULT_CACHE_DIR, batch_size=args.eval_batch_size,
         ),
         checkpoint=args.checkpoint, seed=args.seed, device=args.device, data_dir=Path(args.data_dir).expanduser(),
         download=not args.no_download, resolution=args.resolution, latent_dim=args.latent_dim,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import platform
 from pathlib import Path
 import subprocess
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from . import __version__, backends
 
 
 def _version(dist: str) -> str | None:
@@ -68,6 +69,11 @@ def capture(device: torch.device, plugins: dict[str, str]) -> dict[str, Any]:
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "device": str(device),
         "device_name": device_name(device),
+        # which physical GPU: the index torch sees, and the mapping the scheduler applied to reach it
+        "gpu_index": (device.index if device.index is not None else torch.cuda.current_device())
+        if device.type == "cuda" else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "backends": backends.settings(),
         "plugins": plugins,
         "git_commit": git_commit(),
     }

@@ -75,6 +75,9 @@ class EvalOptions:
     cache_dir: Path = Path(".")
     #: Metric whose held-out score selects a "best" checkpoint (see :mod:`ganbench.selection`); None: no selection.
     select_best: str | None = None
+    #: Images per feature-extraction batch (None: by device, see ganbench.fidelity.extraction_batch_size).
+    #: Not part of the protocol: torch-fidelity's scores do not depend on it beyond float rounding.
+    batch_size: int | None = None
 
 
 def resolve_cache_dir(options: EvalOptions) -> Path:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,15 +110,44 @@ def slug(text: str) -> str:
 
 
 def dataset_digest(dataset: ImageDataset) -> str:
-    """SHA-256 of a dataset's content: shape, pixels and labels (not its name)."""
+    """SHA-256 of a dataset's content: shape, pixels and labels (not its name).
+
+    Computed once per dataset per process (the reference cache name, the
+    domain extractor's name and every evaluation ask for it): the result is
+    kept for as long as the images tensor lives, and recomputed if the images
+    or labels were changed in place since.
+    """
+    images, labels = dataset.images, dataset.labels
+    version = (images._version, None if labels is None else (id(labels), labels._version))
+    known = _DATASET_DIGESTS.get(id(images))
+    if known is not None and known[0]() is images and known[1] == version:
+        return known[2]
+    digest = _content_digest(dataset)
+    _DATASET_DIGESTS[id(images)] = (weakref.ref(images), version, digest)
+    weakref.finalize(images, _DATASET_DIGESTS.pop, id(images), None)
+    return digest
+
+
+#: id of an images tensor -> (a weak reference to it, its and its labels' versions, the digest); an entry
+#: leaves with its tensor. See :func:`dataset_digest`.
+_DATASET_DIGESTS: dict[int, tuple[weakref.ref, Any, str]] = {}
+
+
+def _content_digest(dataset: ImageDataset) -> str:
+    """The hash itself, reading the tensors' memory in place (a 2 GB dataset is never copied to hash it)."""
     h = hashlib.sha256()
-    images = dataset.images.contiguous()
+    images = dataset.images.contiguous()  # a no-op for the contiguous tensors datasets hold
     h.update(repr((tuple(images.shape), str(images.dtype))).encode())
-    h.update(images.numpy().tobytes())
+    h.update(_buffer(images))
     if dataset.labels is not None:
         h.update(b"labels")
-        h.update(dataset.labels.to(torch.int64).contiguous().numpy().tobytes())
+        h.update(_buffer(dataset.labels.to(torch.int64).contiguous()))
     return h.hexdigest()
+
+
+def _buffer(tensor: torch.Tensor) -> memoryview:
+    """The bytes of a contiguous CPU tensor, as a view of its memory (what ``numpy().tobytes()`` would copy)."""
+    return memoryview(tensor.detach().cpu().numpy()).cast("B")
 
 
 def reference_cache_name(dataset: ImageDataset, extractor_tag: str = "", digest: str | None = None) -> str:
@@ -367,7 +397,7 @@ def _one_extraction(kwargs: dict[str, Any], metrics: Sequence[str], diversity: b
     wanted = {layers[m] for m in metrics} | ({layers["fid"]} if diversity else set())
     if diversity and class_layer:
         wanted.add(class_layer)
-    extractor = tf_utils.create_feature_extractor(kwargs["feature_extractor"], sorted(wanted), **kwargs)
+    extractor = feature_extractor(kwargs["feature_extractor"], sorted(wanted), kwargs)
     generated = tf_utils.extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
     reference = None
     if "kid" in metrics or "prc" in metrics:  # FID alone needs only the reference's cached statistics
@@ -384,7 +414,11 @@ def _one_extraction(kwargs: dict[str, Any], metrics: Sequence[str], diversity: b
     if "kid" in metrics:
         out.update(tf_kid.kid_featuresdict_to_metric(generated, reference, layers["kid"], **kwargs))
     if "prc" in metrics:
-        out.update(tf_prc.prc_featuresdict_to_metric(generated, reference, layers["prc"], **kwargs))
+        layer = layers["prc"]
+        fake, real = generated[layer], prc_reference(reference[layer])
+        if kwargs["cuda"]:  # the distance blocks on the GPU; torch-fidelity brings each block back itself
+            fake, real = fake.cuda(), real.cuda()
+        out.update(tf_prc.prc_featuresdict_to_metric({layer: fake}, {layer: real}, layer, **kwargs))
     if diversity and real_stats is not None:
         real_trace = float(np.trace(real_stats["sigma"]))
         out[KEY_SPREAD] = spread_ratio(covariance_trace(generated[layers["fid"]]), real_trace)
@@ -393,12 +427,64 @@ def _one_extraction(kwargs: dict[str, Any], metrics: Sequence[str], diversity: b
     return out
 
 
-def named_scores(raw: Mapping[str, float], metrics: Sequence[str], samples: int, extractor: str) -> dict[str, float]:
+#: Improved precision/recall compares every generated sample with every reference one (k-NN radii in both
+#: sets): against CelebA's 162,770 training images that is 2.6e10 distances per evaluation. Larger reference
+#: sets are subsampled to this many images, the same ones for every run (:data:`PRC_REFERENCE_SEED`), and
+#: the score key's extractor label says so (:func:`prc_label`). 50,000 is the largest set
+#: Kynkäänniemi et al. 2019 use on either side (their §3: 50k real and 50k generated images).
+PRC_REFERENCE_CAP = 50_000
+PRC_REFERENCE_SEED = 0
+
+
+def prc_reference(features: torch.Tensor, cap: int | None = None) -> torch.Tensor:
+    """The reference features precision/recall uses: all of them, or a seeded subsample of ``cap``."""
+    cap = PRC_REFERENCE_CAP if cap is None else cap
+    if len(features) <= cap:
+        return features
+    keep = torch.randperm(len(features), generator=torch.Generator().manual_seed(PRC_REFERENCE_SEED))[:cap]
+    return features[keep.sort().values]
+
+
+def prc_label(extractor: str, reference_size: int, cap: int | None = None) -> str:
+    """The extractor label of precision/recall scores: ``-ref50k`` appended when the reference was subsampled,
+    so that those scores are never ranked beside scores against a whole (smaller) reference set."""
+    cap = PRC_REFERENCE_CAP if cap is None else cap
+    return f"{extractor}-ref{count_label(cap)}" if reference_size > cap else extractor
+
+
+#: (extractor name, layers, on CUDA, weights file, GPU) -> the extractor: built once per process, not per
+#: evaluation (an Inception network is 100 MB of weights to read and move to the device each time).
+_EXTRACTORS: dict[tuple[Any, ...], Any] = {}
+
+
+def feature_extractor(name: str, layers: Sequence[str], kwargs: Mapping[str, Any]) -> Any:
+    """torch-fidelity's extractor ``name`` for ``layers``, built on first use and reused after."""
+    gpu = torch.cuda.current_device() if kwargs.get("cuda") else None
+    key = (name, tuple(layers), bool(kwargs.get("cuda")), kwargs.get("feature_extractor_weights_path"), gpu)
+    if key not in _EXTRACTORS:
+        _EXTRACTORS[key] = tf_utils.create_feature_extractor(name, list(layers), **kwargs)
+    return _EXTRACTORS[key]
+
+
+#: Images per feature-extraction batch when ``--eval-batch-size`` is not given: torch-fidelity's 128 on the
+#: CPU; on a GPU, 512 (four times the work per launch; not measured here, see docs/performance.md).
+EXTRACTION_BATCH = {"cpu": 128, "cuda": 512}
+
+
+def extraction_batch_size(device: torch.device, requested: int | None = None) -> int:
+    """``requested``, or the default for the device's type."""
+    return requested if requested is not None else EXTRACTION_BATCH.get(torch.device(device).type, 128)
+
+
+def named_scores(raw: Mapping[str, float], metrics: Sequence[str], samples: int, extractor: str,
+                 reference_size: int = 0) -> dict[str, float]:
     """torch-fidelity's result keys renamed to ganbench score keys (see the module docstring);
-    ``metrics`` may include :data:`DIVERSITY` (``div``) for the diversity statistics."""
+    ``metrics`` may include :data:`DIVERSITY` (``div``) for the diversity statistics. ``reference_size``
+    (the reference set's image count) marks precision/recall scores against a subsampled reference."""
     out = {}
     for metric in metrics:
+        label = prc_label(extractor, reference_size) if metric == "prc" else extractor
         for key, suffix in (DIVERSITY_KEYS if metric == DIVERSITY else RESULT_KEYS[metric]).items():
             if key in raw:
-                out[score_key(metric, suffix, samples, extractor)] = float(raw[key])
+                out[score_key(metric, suffix, samples, label)] = float(raw[key])
     return out

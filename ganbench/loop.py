@@ -88,6 +88,7 @@ class TrainingLoop:
         eval_fractions: tuple[float, ...] = (),
         on_eval: Callable[[float, Counters, dict[str, float]], None] | None = None,
         checkpoint_every: int | None = None,
+        warmup: bool = True,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -101,6 +102,7 @@ class TrainingLoop:
         self.eval_fractions = sorted(eval_fractions)
         self.on_eval = on_eval or (lambda fraction, counters, scores: None)
         self.checkpoint_every = checkpoint_every
+        self.warmup = warmup
         self._last_checkpoint = (time.perf_counter(), 0)
         self.counters = Counters()
         self.rows: list[dict[str, float]] = []
@@ -161,7 +163,7 @@ class TrainingLoop:
             "extra": self.model.extra_state(),
             "counters": self.counters.as_dict(),
             "stream": self.stream.state_dict(),
-            "rng": checkpoint.rng_state(),
+            "rng": checkpoint.rng_state(self.device),
             "latent_rng": self.model.latent_generator.get_state(),
             **({"grad_scaler": self.model.grad_scaler.state_dict()} if self.model.grad_scaler is not None else {}),
             "rows": self.rows,
@@ -181,7 +183,7 @@ class TrainingLoop:
         self.rows = list(state["rows"])
         self.evaluations = list(state["evaluations"])
         self._sums, self._n = dict(state["pending"]["sums"]), int(state["pending"]["n"])
-        checkpoint.set_rng_state(state["rng"])
+        checkpoint.set_rng_state(state["rng"], self.device)
         if self.model.grad_scaler is not None and "grad_scaler" in state:
             self.model.grad_scaler.load_state_dict(state["grad_scaler"])
         if "latent_rng" in state:  # checkpoints from before latents had their own generator lack it
@@ -241,6 +243,8 @@ class TrainingLoop:
         else:
             self.load_state_dict(resume)
         fraction = self.budget.fraction(self.counters)
+        if self.warmup:
+            self.warm_up(fraction)
         grid_marks = [f for f in sorted(self.config.grid_fractions) if fraction < f < 1]
         eval_marks = [f for f in self.eval_fractions if fraction < f < 1]
         timed = self.budget.kind == "seconds"
@@ -295,6 +299,42 @@ class TrainingLoop:
         final = self.rows[-1] if self.rows else {}
         losses = {k: v for k, v in final.items() if k not in ("step", "kimg", "seconds", "fraction")}
         return LoopOutcome(COMPLETED, self.counters, losses)
+
+    def warm_up(self, fraction: float) -> None:
+        """Train untimed steps that pay the one-off costs, then undo every trace of them.
+
+        The first step on a device pays for its start-up (CUDA context, cuBLAS
+        handles, cuDNN autotuning) and, with ``--compile``, for compiling every
+        network: seconds that have nothing to do with the family and that a
+        wall-clock budget would charge each family differently. So it runs
+        before the clock starts, and afterwards everything it touched is put
+        back from a copy taken before it: weights and batch-norm statistics,
+        optimiser moments, family and objective state, every random generator,
+        the data position and the gradient scaler (all of a checkpoint's
+        state). Training then continues exactly as it would have without it
+        (tests/test_warmup.py). With ``--compile`` there are two steps: the
+        first compiles (``compile_seconds``), the second pays what is left.
+        """
+        saved = checkpoint.on_cpu(self.state_dict())
+        clock = TrainClock(self.device)
+        timings = []
+        try:
+            with torch.random.fork_rng(devices=[checkpoint.cuda_index(self.device)] if self.device.type == "cuda" else []):
+                for _ in range(2 if self.config.compile else 1):
+                    clock.start()
+                    with speed.autocast(self.config.precision, self.device):
+                        self.model.train_step(self.stream.next, StepContext(self.counters.steps, fraction))
+                    if self.model.grad_scaler is not None:
+                        self.model.grad_scaler.update()
+                    timings.append(clock.stop())
+        finally:
+            self.load_state_dict(saved)
+            for net in self.model.networks().values():
+                for param in net.parameters():
+                    param.grad = None
+        if self.config.compile:
+            self.counters.compile_seconds += timings.pop(0)
+        self.counters.warmup_seconds += sum(timings)
 
     def _evaluate(self, fraction: float) -> dict[str, float]:
         if self.evaluator is None:

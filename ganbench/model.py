@@ -252,3 +252,41 @@ class AdversarialModel(GanModel):
         logs["loss_d"] = loss_d.detach()
         logs["loss_g"] = loss_g.detach()
         return logs
+
+
+def device_dependent_init(
+    build: Callable[[BuildContext], GanModel], ctx: BuildContext, device: torch.device | str = "meta"
+) -> str | None:
+    """Why ``build`` would start from other weights on ``device`` than on the CPU, or None when it would not.
+
+    The rule every family follows: create and initialise the networks on the
+    CPU, then ``.to(ctx.device)``. Random initialisation drawn after the move
+    comes from the device's own generator, so the same seed gives a GPU run
+    other starting weights than a CPU run, and seeds stop meaning the same
+    thing across machines. Without a GPU the rule is still checkable: a build
+    for the ``meta`` device (no data, no generator) must draw exactly as many
+    numbers from the CPU generator as a build for the CPU. Given a real device
+    (a GPU), the starting weights themselves are compared too.
+    """
+    device = torch.device(device)
+
+    def built(where: torch.device) -> tuple[GanModel, torch.Tensor]:
+        torch.manual_seed(ctx.seed)
+        model = build(BuildContext(ctx.data, ctx.objective, ctx.settings, where, ctx.seed))
+        return model, torch.get_rng_state()
+
+    with torch.random.fork_rng(devices=[]):
+        on_cpu, cpu_after = built(torch.device("cpu"))
+        elsewhere, after = built(device)
+    if not torch.equal(cpu_after, after):
+        return (f"building for {device} draws a different amount from the CPU generator than building for the "
+                "CPU: some initialisation runs after .to(device), on the device's own generator. "
+                "Initialise every network on the CPU, then move it.")
+    if device.type == "meta":
+        return None
+    for name, net in on_cpu.networks().items():
+        other = elsewhere.networks()[name].state_dict()
+        for key, value in net.state_dict().items():
+            if not torch.equal(value, other[key].cpu()):
+                return f"{name}.{key} starts from other values on {device} than on the CPU."
+    return None

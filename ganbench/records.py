@@ -150,6 +150,9 @@ class RunRecord:
     images: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    #: The untimed warm-up (device start-up, autotuning) and, with --compile, compilation: outside the budget.
+    warmup_seconds: float = 0.0
+    compile_seconds: float = 0.0
     images_per_second: float = 0.0
     #: ganbench's step rate over a hand-written step's on the same networks, same process (ganbench.calibration);
     #: None when the family has no plain equivalent or the run did not complete.
@@ -238,7 +241,8 @@ def check_record(data: Any) -> None:
         if not isinstance(scores, dict):
             raise RecordError(f"'scores_at' entry {label!r} is not an object")
         _check_numbers(f"scores_at[{label!r}]", scores)
-    for key in ("steps", "images", "train_seconds", "eval_seconds", "images_per_second",
+    for key in ("steps", "images", "train_seconds", "eval_seconds", "warmup_seconds", "compile_seconds",
+                "images_per_second",
                 "params_generator", "params_discriminator"):
         _check_number(key, data.get(key, 0))
     best = data.get("best")

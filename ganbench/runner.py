@@ -28,7 +28,7 @@ from .errors import GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .plugins import Registry
-from . import checkpoint, signals
+from . import backends, checkpoint, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .speed import check_precision
@@ -86,17 +86,38 @@ class PlannedRun:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent fallback."""
+    """'auto' picks CUDA when present; any other name must be a device this machine has.
+
+    Asking for CUDA without one, or for a GPU index beyond those visible, is a
+    usage error listing what is present, never a silent fallback or a failure
+    deep inside a run.
+    """
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"Unknown device {requested!r}; use auto, cpu, cuda or cuda:N. {present_devices()}") from None
+    if device.type not in ("cpu", "cuda") or (device.type == "cpu" and device.index not in (None, 0)):
+        raise UsageError(f"Unsupported device {requested!r}; use auto, cpu, cuda or cuda:N. {present_devices()}")
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(
             f"--device {requested} was requested but no CUDA GPU is visible to torch "
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). Use --device cpu, or run on a machine with a GPU."
         )
-    if requested not in ("cpu",) and not requested.startswith("cuda"):
-        raise UsageError(f"Unknown device {requested!r}; use auto, cpu, cuda or cuda:N.")
-    return torch.device(requested)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {requested} names a GPU this machine does not have. {present_devices()}")
+    return device
+
+
+def present_devices() -> str:
+    """The devices torch sees here, as a sentence for error messages (CUDA_VISIBLE_DEVICES applied)."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f" with CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else ""
+    return f"Devices present{where}: {', '.join(names)}."
 
 
 def split_name(text: str) -> tuple[str, str | None]:
@@ -272,11 +293,10 @@ def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun]
     """Train planned runs in this process, one after another (how every executor's worker trains)."""
     check_requirements(planned, dataset)
     planned = [with_data_fingerprint(run, dataset) for run in planned]
+    backends.configure(inv.deterministic)  # before anything runs on the device: cuBLAS reads its setting at start
     device = resolve_device(inv.device)
     if inv.evaluation.metrics:
         preflight([registry.metric(m) for m in inv.evaluation.metrics], dataset, inv.evaluation, device)
-    if inv.deterministic:
-        torch.use_deterministic_algorithms(True)
     environment = capture(device, registry.distributions())
     records: dict[int, RunRecord] = {}
     held_elsewhere: list[tuple[int, RunLockedError]] = []
@@ -466,6 +486,7 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
         c = loop.counters
         record.steps, record.images = c.steps, c.images
         record.train_seconds, record.eval_seconds = round(c.train_seconds, 4), round(c.eval_seconds, 4)
+        record.warmup_seconds, record.compile_seconds = round(c.warmup_seconds, 4), round(c.compile_seconds, 4)
         record.images_per_second = round(c.images_per_second, 2)
         record.overshoot_seconds = c.overshoot_seconds
         if loop.evaluations:

@@ -35,6 +35,7 @@ from .budget import Counters
 from .leaderboard import higher_is_better
 from .model import GanModel
 from .records import EVALUATION_META, HELDOUT
+from .checkpoint import on_cpu
 from .store import read_json, save_torch, write_json
 
 BEST_WEIGHTS, BEST_INFO = "best.pt", "best.json"
@@ -99,8 +100,8 @@ def with_selection(evaluate: Evaluator, select: Evaluator, model: GanModel, dire
         held = {f"{HELDOUT}{k}": v for k, v in select(fraction, counters).items() if not is_diversity_key(k)}
         key = selection_key(held, metric)
         if key is not None and _improves(directory / BEST_INFO, key, float(held[key])):
-            save_torch(directory / BEST_WEIGHTS,
-                       {name: net.state_dict() for name, net in model.networks().items()})
+            save_torch(directory / BEST_WEIGHTS,  # CPU copies: a GPU run's best.pt loads on any machine
+                       on_cpu({name: net.state_dict() for name, net in model.networks().items()}))
             write_json(directory / BEST_INFO, {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg,
                                               "selected_by": key.removeprefix(HELDOUT), "selection_value": held[key]})
         return {**scores, **held}

@@ -130,3 +130,21 @@ def finished_run(tmp_path_factory, _private_cache):
         torch.set_num_threads(before)
     assert code == 0
     return results
+
+
+def _tensors_in(obj):
+    """Every tensor inside nested dicts, lists and tuples (a checkpoint's layout), depth first."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _tensors_in(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _tensors_in(value)
+
+
+@pytest.fixture
+def tensors_in():
+    """``tensors_in(state)``: the tensors of a checkpoint-like object, to check where they live."""
+    return lambda obj: list(_tensors_in(obj))

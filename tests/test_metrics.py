@@ -297,3 +297,73 @@ def test_domain_extractor_is_cached_by_content_and_deterministic(digits, cache):
     payload = torch.load(path, weights_only=True)
     assert payload["config"]["train_accuracy"] > 0.9
     assert payload["data_sha256"].startswith(name.rsplit("-", 1)[-1])
+
+
+# -- scoring at scale ------------------------------------------------------------------------------------------
+
+
+def test_the_dataset_hash_reads_memory_in_place_once_and_notices_changes(digits, monkeypatch):
+    import hashlib
+    import tracemalloc
+
+    from ganbench import fidelity
+
+    big = ImageDataset("big", torch.randint(0, 256, (4_000, 3, 32, 32), dtype=torch.uint8),
+                       torch.arange(4_000) % 10, num_classes=10)
+    expected = hashlib.sha256()  # the documented content: shape and dtype, pixels, then the labels
+    expected.update(repr(((4_000, 3, 32, 32), "torch.uint8")).encode())
+    expected.update(big.images.numpy().tobytes())
+    expected.update(b"labels" + big.labels.to(torch.int64).numpy().tobytes())
+    hashed = []
+    real = fidelity._content_digest
+    monkeypatch.setattr(fidelity, "_content_digest", lambda dataset: hashed.append(dataset.name) or real(dataset))
+    tracemalloc.start()
+    try:
+        digest = dataset_digest(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest == expected.hexdigest()
+    assert peak < big.images.numel() // 10  # 12 MB of pixels hashed without a copy of them
+    assert dataset_digest(big) == digest and dataset_digest(big) == digest and hashed == ["big"]
+    big.images[0, 0, 0, 0] += 1  # changed in place: hashed again
+    assert dataset_digest(big) != digest and hashed == ["big", "big"]
+
+
+def test_the_feature_extractor_is_built_once_per_process(registry, digits, cache, monkeypatch):
+    built = []
+    real = tf_utils.create_feature_extractor
+    monkeypatch.setattr(tf_utils, "create_feature_extractor",
+                        lambda *args, **kwargs: built.append(args[0]) or real(*args, **kwargs))
+    from ganbench import fidelity
+
+    monkeypatch.setattr(fidelity, "_EXTRACTORS", {})
+    model = Replay(noisy(digits.images[:64], 0.3))
+    first = evaluate(registry, ["fid"], model, digits, cache, 64)
+    second = evaluate(registry, ["fid"], model, digits, cache, 64, batch_size=16)  # another batch size, same scores
+    assert len(built) == 1
+    assert first.keys() == second.keys() and all(math.isclose(first[k], second[k], rel_tol=1e-4) for k in first)
+
+
+def test_extraction_batch_size_is_configurable_and_by_device():
+    from ganbench.fidelity import extraction_batch_size
+
+    assert extraction_batch_size(CPU) == 128 and extraction_batch_size(torch.device("cuda:1")) == 512
+    assert extraction_batch_size(CPU, 32) == 32
+
+
+def test_precision_recall_subsamples_a_large_reference_and_says_so(registry, digits, cache, monkeypatch):
+    from ganbench import fidelity
+
+    features_in = torch.arange(1_000, dtype=torch.float32)[:, None].repeat(1, 3)
+    kept = fidelity.prc_reference(features_in, cap=300)
+    assert kept.shape == (300, 3) and torch.equal(kept, fidelity.prc_reference(features_in, cap=300))  # seeded
+    assert len(set(kept[:, 0].tolist())) == 300 and kept[:, 0].tolist() == sorted(kept[:, 0].tolist())
+    assert fidelity.prc_reference(features_in, cap=1_000) is features_in  # small enough: the whole set
+
+    monkeypatch.setattr(fidelity, "PRC_REFERENCE_CAP", 500)  # digits holds more than 500 images
+    scores = evaluate(registry, ["prc", "fid"], Replay(noisy(digits.images[:100], 0.3)), digits, cache, 100)
+    name = lenet.extractor_name(digits)
+    assert f"prc100_precision[{name}-ref500]" in scores and f"prc100_recall[{name}-ref500]" in scores
+    assert f"fid100[{name}]" in scores  # only precision/recall used the subsample
+    assert 0.0 <= scores[f"prc100_precision[{name}-ref500]"] <= 1.0

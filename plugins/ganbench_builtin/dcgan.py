@@ -24,10 +24,10 @@ Departures, and why:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganbench import AdversarialModel, BuildContext
+from ganbench_builtin.resize import Resize
 
 LATENT_DIM = 100
 WIDTH = 64
@@ -76,12 +76,12 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.out_size = base * 2**k
+        # an awkward size is built larger and area-averaged down (a deterministic resize: see .resize)
+        self.resize = Resize(self.out_size, resolution, "area") if self.out_size != resolution else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.net(z.view(z.shape[0], -1, 1, 1))
-        if self.out_size != self.resolution:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="area")
-        return x
+        return x if self.resize is None else self.resize(x)
 
 
 class Discriminator(nn.Module):
@@ -97,20 +97,20 @@ class Discriminator(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), normalise, nn.LeakyReLU(0.2, True)]
         layers.append(nn.Conv2d(chans[-1], 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.resize = Resize(resolution, self.in_size, "bilinear") if self.in_size != resolution else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.in_size != self.resolution:
-            x = F.interpolate(x, size=(self.in_size, self.in_size), mode="bilinear", align_corners=False)
+        if self.resize is not None:
+            x = self.resize(x)
         return self.net(x).flatten()
 
 
 def build(ctx: BuildContext) -> AdversarialModel:
     width = int(ctx.settings.options.get("width", WIDTH))
     norm = "batch" if getattr(ctx.objective, "batchnorm_safe", True) else "layer"
-    g = Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width).to(ctx.device)
-    d = Discriminator(ctx.data.channels, ctx.data.resolution, width, norm).to(ctx.device)
-    g.apply(init_weights)
-    d.apply(init_weights)
+    # initialised on the CPU, then moved: the same starting weights on every device (ganbench.model)
+    g = Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width).apply(init_weights).to(ctx.device)
+    d = Discriminator(ctx.data.channels, ctx.data.resolution, width, norm).apply(init_weights).to(ctx.device)
     lr = ctx.settings.lr or LR
     return AdversarialModel(
         g, d,

@@ -58,6 +58,7 @@ from ganbench.fidelity import (
     UInt8Images,
     calculate,
     dataset_digest,
+    extraction_batch_size,
     inception_label,
     named_scores,
     reference_cache_name,
@@ -134,6 +135,7 @@ def score_all(ctx: MetricContext) -> tuple[dict[str, float], int, str]:
     )
     raw = calculate(wanted, generated, n, UInt8Images(ctx.dataset.images), setup.reference_cache, setup.extractor,
                     ctx.device, ctx.cache_dir, seed=ctx.seed, weights_path=setup.weights,
+                    batch_size=extraction_batch_size(ctx.device, ctx.options.batch_size),
                     diversity=True, class_layer=setup.class_layer)
     return raw, n, setup.label
 
@@ -143,7 +145,7 @@ def _compute(metric: str):
         raw, n, label = ctx.once(STATE, lambda: score_all(ctx))
         # every metric of the group reports the diversity statistics of the shared extraction (same values),
         # so that any choice of --metrics leaves a run with them
-        return named_scores(raw, [metric, DIVERSITY], n, label)
+        return named_scores(raw, [metric, DIVERSITY], n, label, reference_size=len(ctx.dataset))
 
     compute.__name__ = f"compute_{metric}"
     return compute
