@@ -18,7 +18,7 @@ from ganbench.lock import RunLock, RunLockedError
 from ganbench.records import RunRecord
 from ganbench.runner import Invocation, execute
 
-ARGS = ["run", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
+ARGS = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
         "--deterministic", "--batch-size", "32", "--metrics", "fid", "--eval-samples", "200", "--eval-at", "0.5"]
 
 #: Runs ``ganbench`` with a fault injected: GANBENCH_TEST_KILL=checkpoint:N kills the process with SIGKILL
@@ -167,13 +167,13 @@ def test_rerun_skips_finished_runs(tmp_path):
     from ganbench.plugins import build_registry
 
     registry = build_registry(disabled=["progress"])
-    inv = Invocation(plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path)
+    inv = Invocation(device="cpu", plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path)
     (first,) = execute(registry, inv)
     mtime = (tmp_path / "runs" / first.run_id / "checkpoint.pt").stat().st_mtime_ns
     (again,) = execute(registry, inv)
     assert again.finished_at == first.finished_at
     assert (tmp_path / "runs" / first.run_id / "checkpoint.pt").stat().st_mtime_ns == mtime
-    (fresh,) = execute(registry, Invocation(plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path, fresh=True))
+    (fresh,) = execute(registry, Invocation(device="cpu", plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path, fresh=True))
     assert fresh.status == "completed" and fresh.resumed_from_step is None
 
 
@@ -243,7 +243,7 @@ def test_ctrl_c_and_sigterm_checkpoint_mark_the_run_interrupted_and_resumable(tm
 
 def test_two_processes_share_a_results_directory(tmp_path):
     env = {**os.environ, "GANBENCH_DISABLE_PLUGINS": "progress"}
-    common = ["run", "--metrics=", "--budget", "30steps", "--results", str(tmp_path), "--checkpoint-every", "5"]
+    common = ["run", "--device", "cpu", "--metrics=", "--budget", "30steps", "--results", str(tmp_path), "--checkpoint-every", "5"]
     procs = [subprocess.Popen([sys.executable, "-m", "ganbench.cli", *common, "--plugins", plugins],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for plugins in ("vanilla", "dcgan,dcgan:hinge")]
@@ -266,11 +266,11 @@ def test_a_locked_run_is_skipped_and_the_others_train(tmp_path, capsys):
     from ganbench.plugins import build_registry
     from ganbench.runner import plan
 
-    inv = Invocation(plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
+    inv = Invocation(device="cpu", plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
     locked = plan(build_registry(), inv)[0].config.run_id
     (tmp_path / "runs" / locked).mkdir(parents=True)
     with RunLock(tmp_path / "runs" / locked):
-        code = main(["run", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])
+        code = main(["run", "--device", "cpu", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "already being trained by process" in err
     assert RunRecord.read(next(tmp_path.glob("runs/dcgan-*/run.json"))).status == "completed"
