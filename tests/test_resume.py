@@ -192,6 +192,21 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert state["counters"]["steps"] == 2
 
 
+def test_same_size_corruption_that_still_loads_is_caught_by_the_sha256(tmp_path):
+    """A flipped byte inside the weights keeps the size and the file still loads: only the digest can tell."""
+    _checkpoint(tmp_path, 2)
+    _checkpoint(tmp_path, 4)
+    data = bytearray((tmp_path / "checkpoint.pt").read_bytes())
+    at = data.find(torch.full((3,), 4.0).numpy().tobytes())
+    assert at > 0
+    data[at + 3] ^= 0xFF  # 4.0 becomes another float of the same width
+    (tmp_path / "checkpoint.pt").write_bytes(bytes(data))
+    assert checkpoint.load_file(tmp_path / "checkpoint.pt")["weights"][0] != 4.0  # it loads, damaged
+    with pytest.warns(UserWarning, match="SHA-256 differs"):
+        state = checkpoint.load_latest(tmp_path)
+    assert state["counters"]["steps"] == 2 and torch.equal(state["weights"], torch.full((3,), 2.0))
+
+
 def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
     _checkpoint(tmp_path, 2)
     (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
