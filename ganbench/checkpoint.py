@@ -14,7 +14,8 @@ warning. The sidecar is a check, never a veto: a process killed after a
 checkpoint was renamed into place but before the sidecar was rewritten leaves
 a good file that the sidecar does not describe; a file that loads and holds
 every part of a checkpoint is then used, and the sidecar repaired, with a
-warning.
+warning. A file of the very step the sidecar records whose digest differs is
+damaged, even when it has the same size and still loads.
 """
 
 from __future__ import annotations
@@ -192,6 +193,10 @@ def load_latest(directory: Path) -> dict[str, Any] | None:
             if not (isinstance(state, dict) and all(key in state for key in REQUIRED)):
                 problems.append(f"{path.name} is truncated or corrupt (it does not match {SIDECAR} and is incomplete)")
                 continue
+            if _same_step(sidecar.get(path.name), state):
+                problems.append(f"{path.name} is corrupt (its SHA-256 differs from the one {SIDECAR} records "
+                                f"for step {state['counters']['steps']})")
+                continue
             _repair_sidecar(directory, sidecar, path, state)
         for problem in problems:
             warnings.warn(f"{directory}: {problem}; resuming from {path.name} instead", stacklevel=2)
@@ -199,6 +204,16 @@ def load_latest(directory: Path) -> dict[str, Any] | None:
     raise CheckpointError(
         f"No usable checkpoint in {directory}: {'; '.join(problems)}. Delete the run directory to start the run afresh."
     )
+
+
+def _same_step(entry: Any, state: dict[str, Any]) -> bool:
+    """Whether the sidecar describes this very checkpoint, so that a digest mismatch means damage.
+
+    A sidecar left stale by a kill describes an older step than the file; a file of the step the
+    sidecar recorded, whose bytes no longer hash the same, was altered after it was written (a
+    flipped bit on disk keeps the size and often still loads).
+    """
+    return isinstance(entry, dict) and entry.get("step") == state["counters"].get("steps")
 
 
 def _repair_sidecar(directory: Path, sidecar: dict[str, Any], path: Path, state: dict[str, Any]) -> None:

@@ -33,6 +33,37 @@ def _shared_mnist() -> Path:
 SHARED_MNIST = _shared_mnist()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--as-if-cuda", action="store_true",
+        help="make torch.cuda.is_available() answer True, as on a GPU host: a test that trains or scores "
+             "without --device cpu then fails here (this torch has no CUDA) instead of only on a GPU host",
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _as_if_cuda(request: pytest.FixtureRequest):
+    """With ``--as-if-cuda``, ganbench sees a host where ``--device auto`` means CUDA.
+
+    Tests that mean the CPU must say so (``--device cpu``); this is how to check that on a CPU-only
+    machine, since here CUDA itself is absent and any tensor sent to it raises. Only ganbench's own
+    modules are told CUDA is present: torch asks too (its optimisers do), and must keep the truth.
+    Session-scoped so that the session fixtures which train runs see it too; subprocesses do not.
+    """
+    if not request.config.getoption("--as-if-cuda"):
+        yield False
+        return
+    truth = torch.cuda.is_available
+
+    def is_available() -> bool:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        return caller.split(".")[0] in ("ganbench", "ganbench_builtin") or truth()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", is_available)
+        yield True
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Extractors and reference statistics go to a per-session cache, never the user's."""
@@ -124,7 +155,7 @@ def finished_run(tmp_path_factory, _private_cache):
     torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
-            code = main(["run", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5",
+            code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5",
                          "--metrics", "isc,fid", "--eval-samples", "200", "--eval-at", "0.5", "--results", str(results)])
     finally:
         torch.set_num_threads(before)

@@ -116,7 +116,7 @@ CASES = {
     "unknown split": (["--dataset", "mnist:validation", "--no-download"], ["mnist:test"]),
     "dataset not on disk": (["--dataset", "cifar10", "--no-download", "--data-dir", "{tmp}"],
                             ["not on disk", "cifar-10-batches-py", "--data-dir"]),
-    "cuda without a gpu": (["--device", "cuda"], ["no CUDA GPU", "--device cpu"]),
+    "cuda without a gpu": (["--device", "cuda", "NO-GPU"], ["no CUDA GPU", "--device cpu"]),
     "unknown device": (["--device", "tpu"], ["Unknown device 'tpu'"]),
     "results not writable": (["--results", "{file}/results"], ["Cannot write results", "--results DIR"]),
     "eval fraction out of range": (["--eval-at", "1.5"], ["must lie in (0, 1]"]),
@@ -158,7 +158,9 @@ def test_bad_input_gets_a_clear_error(case, tmp_path, capsys, monkeypatch):
     argv, fragments = CASES[case]
     for setting in (a[4:] for a in argv if a.startswith("ENV:")):
         monkeypatch.setenv(*setting.split("=", 1))
-    argv = [a for a in argv if not a.startswith("ENV:")]
+    if "NO-GPU" in argv:  # the case means a host without CUDA, whatever this one has
+        monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    argv = [a for a in argv if not a.startswith("ENV:") and a != "NO-GPU"]
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
     fills = {"tmp": str(tmp_path), "file": str(blocker)}
@@ -167,7 +169,7 @@ def test_bad_input_gets_a_clear_error(case, tmp_path, capsys, monkeypatch):
         fills[kind] = make(tmp_path, kind) if any("{" + kind + "}" in a for a in argv) else ""
     argv = [a.format(**fills) for a in argv]
     results = ["--results", str(tmp_path / "results")] if "--results" not in argv else []
-    code = main(["run", *_defaults(argv), *results, *argv])
+    code = main(["run", "--device", "cpu", *_defaults(argv), *results, *argv])
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
@@ -200,7 +202,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 ])
 def test_argument_errors_name_the_option(argv, fragment, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["run", *argv])
+        main(["run", "--device", "cpu", *argv])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
@@ -585,7 +587,7 @@ def tmpfs(tmp_path):
 
 def test_a_real_full_disk_says_to_free_space(tmpfs, capsys):
     disk = tmpfs("size=512k")
-    code = main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--results", str(disk / "r")])
+    code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--results", str(disk / "r")])
     err = capsys.readouterr().err
     assert code in (1, 2) and "Traceback" not in err
     assert "No space left on device" in err and "free space and rerun" in err
@@ -595,7 +597,7 @@ def test_a_real_full_disk_says_to_free_space(tmpfs, capsys):
 
 def test_a_read_only_results_directory_fails_before_training(tmpfs, capsys):
     read_only = tmpfs("ro,size=64k")
-    code = main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--results", str(read_only)])
+    code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--results", str(read_only)])
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and "Cannot write results" in message and "Read-only file system" in message
 
@@ -622,7 +624,7 @@ def test_a_corrupt_cached_extractor_is_named_and_rebuilt(tmp_path, tiny_dataset)
 
 
 def _finished_run(tmp_path):
-    argv = ["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=", "--results", str(tmp_path)]
+    argv = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=", "--results", str(tmp_path)]
     assert main(argv) == 0
     return argv, next((tmp_path / "runs").iterdir())
 
@@ -657,7 +659,7 @@ def test_names_that_break_encodings_and_mathtext(tmp_path, capsys):
         for i in range(4):
             Image.new("L", (8, 8), 50 * i + 20 * (cls == "b")).save(folder / cls / f"{i}.png")
     results = tmp_path / "results"
-    assert main(["run", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=",
+    assert main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "2steps", "--metrics=", "--eval-at=",
                  "--batch-size", "4", "--dataset", f"imagefolder:{folder}", "--results", str(results)]) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "could not draw" not in err, err

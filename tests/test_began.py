@@ -200,7 +200,7 @@ def test_incompatible_pairs_are_refused():
 
 
 def test_end_to_end_logs_m_global(tmp_path):
-    rc = main(["run", "--metrics=", "--plugins", "began", "--dataset", "digits", "--budget", "30steps", "--batch-size", "8",
+    rc = main(["run", "--device", "cpu", "--metrics=", "--plugins", "began", "--dataset", "digits", "--budget", "30steps", "--batch-size", "8",
                "--results", str(tmp_path), "--log-every", "5", "--device", "cpu"])
     assert rc == 0
     (curves,) = (tmp_path / "runs").glob("*/curves.csv")

@@ -254,9 +254,9 @@ def test_a_run_that_ignores_its_noise_is_marked_collapsed_and_a_briefly_trained_
                                                                                           capsys):
     fake_dist("ganbench-deaf", {"deaf": "deaf_mod"}, {"deaf_mod": DEAF})
     common = ["--metrics", "fid", "--eval-samples", "500", "--eval-at=", "--results", str(tmp_path), "--log-every", "50"]
-    assert main(["run", "--plugins", "deafgan", "--budget", "2steps", *common]) == 0
+    assert main(["run", "--device", "cpu", "--plugins", "deafgan", "--budget", "2steps", *common]) == 0
     # a collapse is a verdict on the samples, not a crash: the run completes (exit 0)
-    assert main(["run", "--plugins", "dcgan", "--budget", "150steps", *common]) == 0
+    assert main(["run", "--device", "cpu", "--plugins", "dcgan", "--budget", "150steps", *common]) == 0
     out = capsys.readouterr().out
     records = {r.family: r for r in map(RunRecord.read, tmp_path.glob("runs/*/run.json"))}
     deaf, dcgan = records["deafgan"], records["dcgan"]

@@ -138,7 +138,7 @@ def test_check_requirements_refuses_an_unlabelled_dataset() -> None:
 
 def test_cli_refuses_an_unlabelled_imagefolder(tmp_path: Path, capsys) -> None:
     folder = _unlabelled_folder(tmp_path)
-    code = main(["run", "--plugins", "conditional", "--dataset", f"imagefolder:{folder}", "--budget", "2steps",
+    code = main(["run", "--device", "cpu", "--plugins", "conditional", "--dataset", f"imagefolder:{folder}", "--budget", "2steps",
                  "--results", str(tmp_path / "results"), "--device", "cpu", "--no-download"])
     assert code == 2
     err = capsys.readouterr().err
@@ -195,7 +195,7 @@ def test_samples_for_class_c_are_classified_as_c_after_short_training() -> None:
 
 def test_cli_run_end_to_end(tmp_path: Path) -> None:
     """The family through the real CLI; scoring is left to the metric tests (--metrics '')."""
-    code = main(["run", "--plugins", "conditional", "--dataset", "digits", "--budget", "20steps",
+    code = main(["run", "--device", "cpu", "--plugins", "conditional", "--dataset", "digits", "--budget", "20steps",
                  "--results", str(tmp_path), "--log-every", "5", "--device", "cpu", "--metrics", "",
                  "--batch-size", "32"])
     assert code == 0

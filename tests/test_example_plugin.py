@@ -42,7 +42,7 @@ def test_installed_plugin_is_listed_and_trains(tmp_path):
     assert row.split()[1:4] == ["model", "ganbench-example", "0.1.0"]
 
     results = tmp_path / "results"
-    run = _ganbench(["run", "--metrics=", "--plugins", "tinygan,vanilla", "--budget", "6steps", "--results", str(results)], target)
+    run = _ganbench(["run", "--device", "cpu", "--metrics=", "--plugins", "tinygan,vanilla", "--budget", "6steps", "--results", str(results)], target)
     assert run.returncode == 0, run.stderr
     assert "tinygan" in run.stdout
     (run_dir,) = results.glob("runs/tinygan-*")

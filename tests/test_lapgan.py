@@ -228,7 +228,7 @@ def test_spec_is_registered_with_its_objectives() -> None:
 
 def test_cli_run_end_to_end(tmp_path: Path) -> None:
     """The family through the real CLI; scoring is left to the metric tests (--metrics '')."""
-    code = main(["run", "--plugins", "lapgan", "--dataset", "digits", "--budget", "20steps",
+    code = main(["run", "--device", "cpu", "--plugins", "lapgan", "--dataset", "digits", "--budget", "20steps",
                  "--results", str(tmp_path), "--log-every", "5", "--device", "cpu", "--metrics", "",
                  "--batch-size", "16"])
     assert code == 0

@@ -16,7 +16,7 @@ def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch
     # The same cache as tests/test_metrics.py, so the domain extractor is trained once per session.
     monkeypatch.setenv("GANBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"))
     monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
-    code = main(["run", "--plugins", "vanilla", "--dataset", "digits", "--budget", "20steps", "--results", str(tmp_path),
+    code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--dataset", "digits", "--budget", "20steps", "--results", str(tmp_path),
                  "--metrics", "isc,fid", "--eval-samples", "500", "--eval-at", "0.5"])
     assert code == 0
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -44,7 +44,7 @@ def test_unknown_name_lists_known_names_and_the_closest(registry):
 
 
 def test_cli_unknown_plugin_exits_nonzero(capsys, tmp_path):
-    code = main(["run", "--plugins", "dcgen", "--results", str(tmp_path)])
+    code = main(["run", "--device", "cpu", "--plugins", "dcgen", "--results", str(tmp_path)])
     err = capsys.readouterr().err
     assert code != 0
     assert "Unknown model 'dcgen'" in err and "Did you mean 'dcgan'" in err and "Traceback" not in err
@@ -152,10 +152,10 @@ def test_executors_arrive_as_plugins_and_ray_without_ray_says_how_to_install(reg
     assert {"local", "ray"} <= set(registry.names("executor"))
     assert registry.get("executor", "ray").plugin.distribution == "ganbench"
     monkeypatch.setitem(sys.modules, "ray", None)  # as where the ganbench[ray] extra is not installed
-    code = main(["run", "--executor", "ray", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
+    code = main(["run", "--device", "cpu", "--executor", "ray", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'ganbench[ray]'" in err and "Traceback" not in err
-    code = main(["run", "--executor", "slurm", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
+    code = main(["run", "--device", "cpu", "--executor", "slurm", "--metrics=", "--budget", "2steps", "--results", str(tmp_path)])
     assert code == 2 and "Unknown executor 'slurm'" in capsys.readouterr().err
 
 

@@ -13,7 +13,7 @@ from ganbench.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-RUN = ["run", "--metrics=", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "2"]
+RUN = ["run", "--device", "cpu", "--metrics=", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "2"]
 TENTH = re.compile(r" *(?P<percent>\d+)% step (?P<step>\d+), kimg (?P<kimg>[\d.]+), "
                    r"loss_d [-\d.e]+, loss_g [-\d.e]+, [\d,]+ img/s")
 LINE = re.compile(r"^\[ganbench\] vanilla:nonsaturating s0: (?P<text>.*)$")

@@ -148,7 +148,7 @@ def test_only_wgan_gp_is_accepted():
 
 
 def test_end_to_end_reaches_full_resolution(tmp_path):
-    rc = main(["run", "--metrics=", "--plugins", "progressive", "--dataset", "digits", "--budget", "20steps", "--batch-size", "4",
+    rc = main(["run", "--device", "cpu", "--metrics=", "--plugins", "progressive", "--dataset", "digits", "--budget", "20steps", "--batch-size", "4",
                "--results", str(tmp_path), "--log-every", "5", "--device", "cpu"])
     assert rc == 0
     (curves,) = (tmp_path / "runs").glob("*/curves.csv")

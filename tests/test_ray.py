@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray")
 from ganbench.cli import main  # noqa: E402
 from ganbench.records import RunRecord  # noqa: E402
 
-COMMON = ["run", "--executor", "ray", "--cpus-per-run", "1", "--metrics=", "--plugins", "vanilla",
+COMMON = ["run", "--device", "cpu", "--executor", "ray", "--cpus-per-run", "1", "--metrics=", "--plugins", "vanilla",
           "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "5", "--deterministic"]
 
 
@@ -95,7 +95,7 @@ def test_a_missing_plugin_on_the_workers_is_named_before_training(fault_file, tm
     from ganbench_builtin.executors.ray_executor import check_nodes
 
     registry = build_registry(disabled=["progress"])
-    inv = Invocation(plugins=("vanilla",), results=tmp_path)
+    inv = Invocation(device="cpu", plugins=("vanilla",), results=tmp_path)
     registry.disabled.add("vanilla")  # the workers build their registry without it, as on a node that lacks it
     with pytest.raises(UsageError, match=r"lacks the model 'vanilla': install the distribution ganbench there"):
         check_nodes(ray, registry, plan(registry, inv, device_type="cpu"), inv)

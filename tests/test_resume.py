@@ -18,7 +18,7 @@ from ganbench.lock import RunLock, RunLockedError
 from ganbench.records import RunRecord
 from ganbench.runner import Invocation, execute
 
-ARGS = ["run", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
+ARGS = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
         "--deterministic", "--batch-size", "32", "--metrics", "fid", "--eval-samples", "200", "--eval-at", "0.5"]
 
 #: Runs ``ganbench`` with a fault injected: GANBENCH_TEST_KILL=checkpoint:N kills the process with SIGKILL
@@ -167,13 +167,13 @@ def test_rerun_skips_finished_runs(tmp_path):
     from ganbench.plugins import build_registry
 
     registry = build_registry(disabled=["progress"])
-    inv = Invocation(plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path)
+    inv = Invocation(device="cpu", plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path)
     (first,) = execute(registry, inv)
     mtime = (tmp_path / "runs" / first.run_id / "checkpoint.pt").stat().st_mtime_ns
     (again,) = execute(registry, inv)
     assert again.finished_at == first.finished_at
     assert (tmp_path / "runs" / first.run_id / "checkpoint.pt").stat().st_mtime_ns == mtime
-    (fresh,) = execute(registry, Invocation(plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path, fresh=True))
+    (fresh,) = execute(registry, Invocation(device="cpu", plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path, fresh=True))
     assert fresh.status == "completed" and fresh.resumed_from_step is None
 
 
@@ -190,6 +190,21 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path):
     with pytest.warns(UserWarning, match="truncated or corrupt"):
         state = checkpoint.load_latest(tmp_path)
     assert state["counters"]["steps"] == 2
+
+
+def test_same_size_corruption_that_still_loads_is_caught_by_the_sha256(tmp_path):
+    """A flipped byte inside the weights keeps the size and the file still loads: only the digest can tell."""
+    _checkpoint(tmp_path, 2)
+    _checkpoint(tmp_path, 4)
+    data = bytearray((tmp_path / "checkpoint.pt").read_bytes())
+    at = data.find(torch.full((3,), 4.0).numpy().tobytes())
+    assert at > 0
+    data[at + 3] ^= 0xFF  # 4.0 becomes another float of the same width
+    (tmp_path / "checkpoint.pt").write_bytes(bytes(data))
+    assert checkpoint.load_file(tmp_path / "checkpoint.pt")["weights"][0] != 4.0  # it loads, damaged
+    with pytest.warns(UserWarning, match="SHA-256 differs"):
+        state = checkpoint.load_latest(tmp_path)
+    assert state["counters"]["steps"] == 2 and torch.equal(state["weights"], torch.full((3,), 2.0))
 
 
 def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
@@ -243,7 +258,7 @@ def test_ctrl_c_and_sigterm_checkpoint_mark_the_run_interrupted_and_resumable(tm
 
 def test_two_processes_share_a_results_directory(tmp_path):
     env = {**os.environ, "GANBENCH_DISABLE_PLUGINS": "progress"}
-    common = ["run", "--metrics=", "--budget", "30steps", "--results", str(tmp_path), "--checkpoint-every", "5"]
+    common = ["run", "--device", "cpu", "--metrics=", "--budget", "30steps", "--results", str(tmp_path), "--checkpoint-every", "5"]
     procs = [subprocess.Popen([sys.executable, "-m", "ganbench.cli", *common, "--plugins", plugins],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for plugins in ("vanilla", "dcgan,dcgan:hinge")]
@@ -265,7 +280,7 @@ def _first_run_directory(tmp_path: Path) -> Path:
     from ganbench.plugins import build_registry
     from ganbench.runner import plan
 
-    inv = Invocation(plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
+    inv = Invocation(device="cpu", plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
     directory = tmp_path / "runs" / plan(build_registry(), inv)[0].config.run_id
     directory.mkdir(parents=True)
     return directory
@@ -281,7 +296,7 @@ def test_a_run_another_process_trains_is_waited_for_after_the_others(tmp_path, c
     lock = RunLock(held).acquire()
     codes = []
     second = threading.Thread(target=lambda: codes.append(main(
-        ["run", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])))
+        ["run", "--device", "cpu", "--metrics=", "--plugins", "vanilla,dcgan", "--budget", "3steps", "--results", str(tmp_path)])))
     second.start()
     try:  # the other run trains first, while the held one waits
         while second.is_alive() and not list(tmp_path.glob("runs/dcgan-*/run.json")):
@@ -302,7 +317,7 @@ def test_with_no_wait_a_locked_run_is_skipped_and_the_others_train(tmp_path, cap
 
     locked = _first_run_directory(tmp_path).name
     with RunLock(tmp_path / "runs" / locked):
-        code = main(["run", "--metrics=", "--no-wait", "--plugins", "vanilla,dcgan", "--budget", "3steps",
+        code = main(["run", "--device", "cpu", "--metrics=", "--no-wait", "--plugins", "vanilla,dcgan", "--budget", "3steps",
                      "--results", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and "already being trained by process" in err

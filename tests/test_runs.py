@@ -76,7 +76,7 @@ def run_dirs(results: Path) -> dict[str, Path]:
 
 def test_diverged_and_failed_runs_are_recorded_and_others_complete(fake_dist, tmp_path, capsys):
     fake_dist("ganbench-trouble", {"trouble": "trouble_mod"}, {"trouble_mod": TROUBLE})
-    code = main(["run", "--metrics=", "--plugins", "nangan,crashgan,vanilla", "--budget", "12steps",
+    code = main(["run", "--device", "cpu", "--metrics=", "--plugins", "nangan,crashgan,vanilla", "--budget", "12steps",
                  "--results", str(tmp_path), "--log-every", "2"])
     captured = capsys.readouterr()
     assert code == 1  # something did not complete, and the exit code says so
@@ -100,7 +100,7 @@ def test_diverged_and_failed_runs_are_recorded_and_others_complete(fake_dist, tm
 
 def test_every_budget_kind_records_all_three_counters(registry, tmp_path):
     for text in ("6steps", "384img", "1.5s"):
-        inv = Invocation(plugins=("vanilla",), budget=Budget.parse(text), results=tmp_path / text,
+        inv = Invocation(device="cpu", plugins=("vanilla",), budget=Budget.parse(text), results=tmp_path / text,
                          settings=TrainSettings(batch_size=64), log_every=2)
         (record,) = execute(registry, inv)
         assert record.status == "completed"
@@ -114,7 +114,7 @@ def test_every_budget_kind_records_all_three_counters(registry, tmp_path):
 
 
 def test_identical_budget_device_and_data_for_every_plugin(registry, tmp_path):
-    inv = Invocation(plugins=("vanilla", "dcgan", "dcgan:hinge"), budget=Budget.parse("640img"),
+    inv = Invocation(device="cpu", plugins=("vanilla", "dcgan", "dcgan:hinge"), budget=Budget.parse("640img"),
                      seeds=(0, 1), results=tmp_path)
     planned = plan(registry, inv)
     assert [(p.config.pair, p.config.seed) for p in planned] == [
@@ -153,7 +153,7 @@ def test_evaluation_time_is_kept_off_the_training_clock(registry, tiny_dataset, 
 
 
 def test_a_run_directory_holds_everything(tmp_path):
-    assert main(["run", "--metrics=", "--plugins", "dcgan", "--budget", "8steps", "--results", str(tmp_path), "--log-every", "2",
+    assert main(["run", "--device", "cpu", "--metrics=", "--plugins", "dcgan", "--budget", "8steps", "--results", str(tmp_path), "--log-every", "2",
                  "--seed", "5"]) == 0
     (d,) = run_dirs(tmp_path).values()
     config = json.loads((d / "config.json").read_text())
@@ -178,7 +178,7 @@ def test_a_run_directory_holds_everything(tmp_path):
 
 def test_same_seed_same_weights(registry, tmp_path):
     def weights(results):
-        inv = Invocation(plugins=("dcgan",), budget=Budget.parse("4steps"), results=results)
+        inv = Invocation(device="cpu", plugins=("dcgan",), budget=Budget.parse("4steps"), results=results)
         (record,) = execute(registry, inv)
         return torch.load(results / "runs" / record.run_id / "checkpoint.pt", weights_only=True)["networks"]
 

@@ -47,7 +47,7 @@ def halves(tmp_path_factory):
 
 
 def score_json(capsys, *args: str) -> dict:
-    code = main(["score", *args, "--json"])
+    code = main(["score", "--device", "cpu", *args, "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
@@ -107,7 +107,7 @@ def test_an_external_model_joins_a_leaderboard_and_report_marked_external(halves
     root, _, _ = halves
     results = tmp_path / "results"
     shutil.copytree(finished_run, results)
-    assert main(["score", *against_second(halves, root / "first.npy"), "--results", str(results),
+    assert main(["score", "--device", "cpu", *against_second(halves, root / "first.npy"), "--results", str(results),
                  "--name", "mnist-half"]) == 0
     board = compile_leaderboard(load_records(results)).set_index("family")
     assert set(board.index) == {"vanilla", "mnist-half"}

@@ -36,7 +36,7 @@ def test_higher_is_better_metrics_select_the_maximum_and_ties_keep_the_earlier_p
 
 def test_select_best_end_to_end(tmp_path, tmp_path_factory, monkeypatch, capsys):
     monkeypatch.setenv("GANBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"))
-    code = main(["run", "--plugins", "vanilla", "--budget", "16steps", "--results", str(tmp_path), "--metrics", "fid",
+    code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "16steps", "--results", str(tmp_path), "--metrics", "fid",
                  "--eval-samples", "200", "--eval-samples-intermediate", "100", "--eval-at", "0.25,0.5,0.75",
                  "--select-best", "fid"])
     assert code == 0
@@ -69,7 +69,7 @@ def test_select_best_end_to_end(tmp_path, tmp_path_factory, monkeypatch, capsys)
 
 
 def test_select_best_needs_a_computed_metric(tmp_path, capsys):
-    code = main(["run", "--plugins", "vanilla", "--budget", "2steps", "--results", str(tmp_path), "--metrics", "fid",
+    code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "2steps", "--results", str(tmp_path), "--metrics", "fid",
                  "--select-best", "kid"])
     assert code == 2
     assert "--select-best kid names a metric that is not computed" in capsys.readouterr().err

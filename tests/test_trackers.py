@@ -29,7 +29,7 @@ def ganbench_step_logged(run, record):
         open(os.path.join(run.directory, "interrupted-once"), "w").close()
         raise KeyboardInterrupt
 """
-RUN = ["run", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5", "--checkpoint-every", "10",
+RUN = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5", "--checkpoint-every", "10",
        "--metrics", "isc,fid", "--eval-samples", "200", "--eval-at", "0.5", "--log-to", "tensorboard,mlflow,wandb"]
 
 
@@ -141,7 +141,7 @@ def test_an_unreachable_or_missing_tracker_is_a_warning_and_never_costs_the_run(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if ganbench[wandb] were not installed
-    code = main(["run", "--metrics=", "--plugins", "vanilla", "--budget", "4steps", "--log-every", "2",
+    code = main(["run", "--device", "cpu", "--metrics=", "--plugins", "vanilla", "--budget", "4steps", "--log-every", "2",
                  "--results", str(tmp_path), "--log-to", "mlflow,wandb"])
     assert code == 0
     err = capsys.readouterr().err
@@ -152,7 +152,7 @@ def test_an_unreachable_or_missing_tracker_is_a_warning_and_never_costs_the_run(
 
 
 def test_a_misspelt_tracker_is_refused_before_training(tmp_path, capsys):
-    code = main(["run", "--metrics=", "--plugins", "vanilla", "--budget", "4steps", "--results", str(tmp_path),
+    code = main(["run", "--device", "cpu", "--metrics=", "--plugins", "vanilla", "--budget", "4steps", "--results", str(tmp_path),
                  "--log-to", "tensorbord"])
     assert code == 2
     assert "Did you mean 'tensorboard'?" in capsys.readouterr().err
