@@ -139,10 +139,11 @@ def build(ctx: BuildContext) -> AdversarialModel:
         )
     width = int(ctx.settings.options.get("width", WIDTH))
     norm = "batch" if getattr(ctx.objective, "batchnorm_safe", True) else "layer"
-    g = Generator(LATENT_DIM, k, ctx.data.channels, ctx.data.resolution, width).to(ctx.device)
-    d = Discriminator(k, ctx.data.channels, ctx.data.resolution, width, norm).to(ctx.device)
-    g.apply(init_weights)
+    g = Generator(LATENT_DIM, k, ctx.data.channels, ctx.data.resolution, width)
+    d = Discriminator(k, ctx.data.channels, ctx.data.resolution, width, norm)
+    g.apply(init_weights)  # on the CPU, before .to(device): a seed gives the same weights on every device
     d.apply(init_weights)
+    g, d = g.to(ctx.device), d.to(ctx.device)
     lr = ctx.settings.lr or LR
     model = AdversarialModel(
         g, d,
