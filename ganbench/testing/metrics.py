@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ..evaluation import EvalOptions, MetricContext, scoring
-from ..fidelity import count_label
+from ..naming import count_label
 from ..specs import MetricSpec
 from . import harness as h
 from .contract import Contract, expect, fail

@@ -57,4 +57,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         except GanbenchError as exc:  # nothing installed under that name: a usage error, not a traceback
             raise pytest.UsageError(str(exc)) from None
         for contract in found:
-            items.append(ContractItem.from_parent(session, name=f"ganbench[{target}]::{contract}", contract=contract))
+            name = f"ganbench[{target}]::{contract}"
+            items.append(ContractItem.from_parent(session, name=name, nodeid=name, contract=contract))
