@@ -31,3 +31,12 @@ def run_with(target: Path, args: list[str], cwd: Path | None = None) -> subproce
     env = {**os.environ, "PYTHONPATH": str(target) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def add_distribution(root: Path, dist: str, entry_points: dict[str, str], version: str = "0.1.0") -> None:
+    """Write the dist-info pip would, so that modules under ``root`` (put on sys.path) are a real distribution."""
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[ganbench]\n{lines}")

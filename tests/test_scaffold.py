@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import add_distribution
 from ganbench.cli import main
 from ganbench.plugins import build_registry
 from ganbench.scaffold import KINDS, render
@@ -23,11 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def _install(package: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Put a generated package on sys.path with the dist-info pip would write from its pyproject."""
     project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
-    info = package / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-    lines = "".join(f"{k} = {v}\n" for k, v in project["entry-points"]["ganbench"].items())
-    (info / "entry_points.txt").write_text(f"[ganbench]\n{lines}")
+    add_distribution(package, project["name"], project["entry-points"]["ganbench"], project["version"])
     monkeypatch.syspath_prepend(str(package))
     importlib.invalidate_caches()
     return project["name"]
