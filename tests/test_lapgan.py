@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import draw_for
+from helpers import draw_for
 from ganbench.cli import main
 from ganbench.data import DataInfo, DatasetRequest, to_float
 from ganbench.errors import UsageError

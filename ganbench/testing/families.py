@@ -14,7 +14,7 @@ from torch import nn
 from ..model import GanModel
 from ..specs import LOGIT, ModelSpec
 from . import harness as h
-from .contract import Contract, expect, fail
+from .contract import Contract, ContractError, expect, fail
 
 STEPS = 2
 
@@ -75,16 +75,27 @@ class FamilyProbe:
 
     @functools.cache  # noqa: B019 - one probe per family, alive as long as its contracts
     def trained(self, shape: tuple[int, int]) -> Trained:
+        """Build, sample, train; a crash in a stage is reported as a violation of that stage's contract."""
+        subject = f"{self.spec.name}@{h.shape_name(shape)}"
         data = h.tiny_dataset(*shape)
         objective = self.objective()
         seen: list = []
         _watch(objective, seen)
-        model = self.build(data, objective=objective)
-        images = sample(model, h.BATCH)
+        model = _stage("family.build", subject, lambda: self.build(data, objective=objective))
+        images = _stage("family.generate.shape", subject, lambda: sample(model, h.BATCH))
         before = {k: p.detach().clone() for k, p in h.parameters(model)}
         seen.clear()
-        logs = h.steps(model, h.stream(data), STEPS)
+        logs = _stage("family.train_step.logs", subject, lambda: h.steps(model, h.stream(data), STEPS))
         return Trained(model, images, h.BATCH, before, logs, seen)
+
+
+def _stage(contract: str, subject: str, run: Callable[[], Any]) -> Any:
+    try:
+        return run()
+    except ContractError:
+        raise
+    except Exception as exc:
+        raise fail(contract, subject, f"raised {type(exc).__name__}: {exc}") from exc
 
 
 def _build(t: Trained, subject: str) -> None:

@@ -6,6 +6,7 @@ it does nothing, and imports nothing heavy, until a project asks for it.
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,13 @@ class ContractItem(pytest.Item):
         self.contract.check()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
-        if isinstance(excinfo.value, ContractError):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
+        error = excinfo.value
+        if not isinstance(error, ContractError):
+            return super().repr_failure(excinfo)
+        if error.__cause__ is None:  # a broken contract: its message says it all
+            return str(error)
+        crash = "".join(traceback.format_exception(error.__cause__))  # the plugin crashed: show where
+        return f"{error}\n\n{crash}"
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return Path(__file__), None, f"ganbench contract {self.contract}"
