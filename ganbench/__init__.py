@@ -16,7 +16,7 @@ _EXPORTS = {
     "Budget": "budget", "Counters": "budget",
     "DataInfo": "data", "DatasetRequest": "data", "ImageDataset": "data",
     "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
-    "Results": "frames", "load_results": "frames",
+    "Results": "frames", "load_results": "frames", "count_label": "naming",
     "hookimpl": "hookspecs",
     "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
     "TrainSettings": "model",
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .budget import Budget, Counters
     from .data import DataInfo, DatasetRequest, ImageDataset
     from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
+    from .naming import count_label
     from .frames import Results, load_results
     from .hookspecs import hookimpl
     from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
@@ -77,6 +78,7 @@ __all__ = [
     "TrainSettings",
     "UsageError",
     "__version__",
+    "count_label",
     "hookimpl",
     "lazy",
     "lazy_mapping",

@@ -179,6 +179,14 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
+    new = sub.add_parser("new-plugin", help="scaffold a plugin package: entry point, version pin, code, "
+                         "conformance test and CI workflow (see docs/plugins.md)")
+    new.add_argument("name", help="the plugin's name, as users will type it (e.g. mygan)")
+    new.add_argument("--kind", required=True, choices=["model", "objective", "dataset", "metric", "listener", "executor"])
+    new.add_argument("--out", default=".", help="directory to create the package in")
+    new.add_argument("--distribution", default=None, metavar="DIST",
+                     help="the package's distribution name (default: ganbench-NAME)")
+
     prof = sub.add_parser("profile", help="where each family's training step spends its time: img/s, ms per phase, "
                           "host syncs and copies per step, peak memory", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     prof.add_argument("--plugins", default="dcgan,began", help="comma-separated families, optionally family:objective")
@@ -540,6 +548,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return cmd_baseline(args)
         if args.command == "check" and not args.suite:
             return cmd_check(args, None)
+        if args.command == "new-plugin":  # writes files from templates: no plugin needs loading
+            from .scaffold import new_plugin
+
+            print(new_plugin(args.name, args.kind, Path(args.out), args.distribution))
+            return EXIT_OK
         from .plugins import build_registry  # entry-point metadata: not needed for --help
 
         registry = build_registry(disabled=args.no_plugin)

@@ -64,6 +64,7 @@ from .data import ImageDataset, to_uint8
 from .diversity import CLASSES, METRIC as DIVERSITY, SPREAD, covariance_trace, predicted_classes, spread_ratio
 from .errors import GanbenchError, UsageError
 from .model import GanModel
+from .naming import count_label
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_URL = URL_INCEPTION_V3
@@ -92,11 +93,6 @@ LabelSampler = Callable[[Sequence[int], int, torch.Generator], torch.Tensor]
 
 
 # -- naming ---------------------------------------------------------------
-
-
-def count_label(n: int) -> str:
-    """10000 -> '10k', 50000 -> '50k', 500 -> '500', 2500 -> '2500'."""
-    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
 def score_key(metric: str, suffix: str, samples: int, extractor: str) -> str:

@@ -15,22 +15,6 @@ from threadpoolctl import threadpool_limits
 from ganbench.data import ImageDataset
 from ganbench.plugins import build_registry
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _shared_mnist() -> Path:
-    """Where the real MNIST test files are: $GANBENCH_TEST_MNIST, else the project's shared data folder.
-
-    That folder sits next to the main checkout (``../shared/data/mnist``); a clean
-    clone elsewhere on the same machine (as CI makes) finds it at ``/work/shared``.
-    Tests that need the files skip, naming the first place, where none exists.
-    """
-    candidates = [Path(p) for p in (os.environ.get("GANBENCH_TEST_MNIST"),) if p]
-    candidates += [REPO.parent / "shared" / "data" / "mnist", Path("/work/shared/data/mnist")]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-SHARED_MNIST = _shared_mnist()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,7 +51,6 @@ def _as_if_cuda(request: pytest.FixtureRequest):
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Extractors and reference statistics go to a per-session cache, never the user's."""
-    import os
 
     path = tmp_path_factory.mktemp("ganbench-cache")
     old = os.environ.get("GANBENCH_CACHE_DIR")
@@ -94,9 +77,20 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def draw_for(channels: int, resolution: int, n: int = 8):
-    """A ``draw()`` of random labelled batches in [-1, 1], as the loop would hand a family."""
-    return lambda: (torch.rand(n, channels, resolution, resolution) * 2 - 1, torch.randint(0, 10, (n,)))
+@pytest.fixture
+def scoring_env(monkeypatch, tmp_path):
+    """No cache or Inception weights from the environment, and a torch home of the test's own."""
+    monkeypatch.delenv("GANBENCH_CACHE_DIR", raising=False)
+    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+
+@pytest.fixture(scope="module")
+def digits() -> ImageDataset:
+    """The bundled digits as a run loads them (16x16), once per module."""
+    from ganbench.runner import Invocation, load_dataset
+
+    return load_dataset(build_registry(), Invocation(dataset="digits"))
 
 
 @pytest.fixture

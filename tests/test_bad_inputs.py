@@ -4,7 +4,7 @@ code (2 for usage, 1 for failed runs or regressions, 0 when a bad record is skip
 no traceback without ``--debug``, and nothing already written lost.
 
 Cases call ``ganbench.cli.main`` in-process with tiny budgets (``--budget 2steps``, ``--metrics=``);
-the results directories of the non-training commands are synthetic (``test_plots.make_run``).
+the results directories of the non-training commands are synthetic (``helpers.make_run``).
 """
 
 import errno
@@ -24,7 +24,7 @@ from ganbench import hookimpl
 from ganbench.cli import main
 from ganbench.errors import GanbenchError
 from ganbench.store import write_json
-from test_plots import make_run
+from helpers import make_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

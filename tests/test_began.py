@@ -44,18 +44,12 @@ def digits_draw(batch: int = 8):
 
 
 @pytest.mark.parametrize(("channels", "resolution", "base"), [(1, 16, 8), (1, 28, 7), (3, 32, 8)])
-def test_shapes_and_range(channels, resolution, base):
+def test_architecture(channels, resolution, base):
+    """Geometry, latent and layers; shapes and range are family contracts (tests/test_families.py)."""
     assert geometry(resolution)[0] == base
     model = make(channels, resolution, width=8)
     z = model.sample_latent(4, torch.device("cpu"))
     assert model.latent == "uniform" and z.shape == (4, 64) and z.abs().max() <= 1
-    with torch.no_grad():
-        images = model.generate(z)
-        x = torch.rand(4, channels, resolution, resolution) * 2 - 1
-        recon = model.discriminator(x)
-    assert images.shape == (4, channels, resolution, resolution)
-    assert images.min() >= -1 and images.max() <= 1
-    assert recon.shape == x.shape  # the discriminator is an auto-encoder
     assert model.discriminator.encoder.fc.out_features == 64  # N_h
     modules = list(model.discriminator.modules()) + list(model.generator.modules())
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules)
@@ -119,18 +113,13 @@ def test_gamma_option_reaches_the_objective():
     assert make(width=8).objective.gamma == 0.5
 
 
-def test_training_changes_weights_and_logs():
+def test_training_logs_the_equilibrium():
     model = make(1, 16, width=8)
-    before = [p.detach().clone() for p in model.generator.parameters()]
-    before_d = [p.detach().clone() for p in model.discriminator.parameters()]
     draw = toy_draw(1, 16)
     for step in range(3):
         logs = model.train_step(draw, StepContext(step, step / 3))
-        assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
         assert 0 <= logs["k_t"] <= 1
     assert {"L(x)", "L(G(z))", "k_t", "M_global", "lr", "loss_d", "loss_g"} <= set(logs)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
 
 
 def test_k_t_follows_the_balance_on_digits():

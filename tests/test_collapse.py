@@ -27,6 +27,7 @@ from ganbench.report import render_report
 from ganbench.runner import Invocation, load_dataset
 from ganbench.terminal import terminal_text
 from ganbench_builtin.extractors import lenet
+from helpers import make_record, make_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -127,8 +128,7 @@ def record(family: str, seed: int, spread: float | None, fid: float = 20.0, **ex
     if spread is not None:
         scores |= {SPREAD: spread, CLASSES: 1.0 if spread < SPREAD_COLLAPSED_BELOW else 10.0}
     collapsed, note = judge(scores)
-    return RunRecord(run_id=f"{family}-{seed}", family=family, objective="nonsaturating", dataset="digits",
-                     budget="100steps", seed=seed, status="completed", steps=100, images=6400, device="cpu",
+    return make_record(family, seed, steps=100, images=6400, device="cpu",
                      images_per_second=1000.0, scores=scores, collapsed=collapsed, collapse_note=note, **extra)
 
 
@@ -193,7 +193,6 @@ def test_check_fails_on_a_newly_collapsed_row_and_reads_old_baselines():
 
 
 def test_m_global_plots_and_report_say_what_m_global_measures_and_flag_collapse(tmp_path):
-    from test_plots import make_run
 
     root = tmp_path / "results"
     curves = {"M_global": list(np.linspace(0.9, 0.1, 8)), "k_t": [0.0] * 8}

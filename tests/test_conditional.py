@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import draw_for
 from ganbench.cli import main
 from ganbench.data import DataInfo, DatasetRequest, ImageDataset, to_float
 from ganbench.errors import UsageError
@@ -19,7 +18,7 @@ from ganbench.runner import Invocation, check_requirements, plan
 from ganbench_builtin import conditional
 from ganbench_builtin.conditional import sample_labels
 from ganbench_builtin.datasets.digits import load as load_digits
-from ganbench_builtin.objectives import NonSaturating, WassersteinGP
+from ganbench_builtin.objectives import NonSaturating
 
 CPU = torch.device("cpu")
 
@@ -71,42 +70,14 @@ def test_sample_labels_refuses_bad_counts(counts) -> None:
 # -- the model -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("channels,resolution", [(1, 16), (1, 28), (3, 32)])
-def test_shapes_and_range(channels: int, resolution: int) -> None:
-    torch.manual_seed(0)
-    model = make_model(channels, resolution)
-    assert model.conditional and model.num_classes == 10
-    model.eval()
-    labels = torch.arange(10)
-    with torch.no_grad():
-        x = model.generate(model.sample_latent(10, CPU), labels)
-        scores = model.discriminator(x, labels)
-    assert x.shape == (10, channels, resolution, resolution)
-    assert x.min() >= -1 and x.max() <= 1
-    assert scores.shape == (10,)
-
-
 def test_the_label_changes_the_sample() -> None:
     torch.manual_seed(0)
     model = make_model().eval()
+    assert model.conditional and model.num_classes == 10
     z = model.sample_latent(1, CPU).repeat(10, 1)
     with torch.no_grad():
         x = model.generate(z, torch.arange(10))
     assert (x[1:] - x[0]).abs().flatten(1).max(dim=1).values.min() > 1e-4
-
-
-@pytest.mark.parametrize("objective", [NonSaturating(), WassersteinGP()], ids=["nonsaturating", "wgan-gp"])
-def test_train_steps_change_weights_and_keep_losses_finite(objective) -> None:
-    torch.manual_seed(0)
-    model = make_model(objective=objective)
-    before = {name: [p.detach().clone() for p in net.parameters()] for name, net in model.networks().items()}
-    draw = draw_for(1, 16)
-    for step in range(3):
-        logs = model.train_step(draw, StepContext(step, step / 3))
-        assert {"loss_d", "loss_g"} <= set(logs)
-        assert all(np.isfinite(float(v)) for v in logs.values())
-    for name, net in model.networks().items():
-        assert any(not torch.equal(p, q) for p, q in zip(before[name], net.parameters())), name
 
 
 def test_spec_is_registered_and_requires_labels() -> None:

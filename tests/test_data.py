@@ -15,7 +15,7 @@ from ganbench.data import BatchStream, DatasetRequest, ImageDataset, to_float, t
 from ganbench.errors import DatasetUnavailableError, UsageError
 from ganbench.runner import Invocation, load_dataset
 
-from conftest import SHARED_MNIST
+from helpers import SHARED_MNIST
 
 
 def request(name, argument=None, data_dir=Path("."), download=False, resolution=None):

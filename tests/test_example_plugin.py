@@ -1,39 +1,22 @@
 """A separately packaged plugin, really installed, joins `ganbench plugins` and `ganbench run`."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from helpers import install, run_with
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "plugins" / "ganbench-example"
 
 
-def _install(target: Path) -> None:
-    uv = shutil.which("uv")
-    if uv:
-        cmd = [uv, "pip", "install", "--python", sys.executable, "--no-deps", "--no-build-isolation",
-               "--target", str(target), str(EXAMPLE)]
-    else:
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--target", str(target), str(EXAMPLE)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0 and "No module named pip" in result.stderr:
-        pytest.skip("neither uv nor pip is available to install the example plugin")
-    assert result.returncode == 0, result.stderr
-
-
 def _ganbench(args, target: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(target) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "ganbench.cli", *args], capture_output=True, text=True, env=env)
+    return run_with(target, ["-m", "ganbench.cli", *args])
 
 
 def test_installed_plugin_is_listed_and_trains(tmp_path):
     target = tmp_path / "site"
-    _install(target)
+    install(EXAMPLE, target)
     assert list(target.glob("ganbench_example-0.1.0.dist-info"))
 
     listing = _ganbench(["plugins"], target)
@@ -50,3 +33,12 @@ def test_installed_plugin_is_listed_and_trains(tmp_path):
     assert record["status"] == "completed" and record["steps"] == 6
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["plugins"]["ganbench-example"] == "0.1.0"
+
+
+def test_the_example_passes_the_conformance_kit_as_its_ci_runs_it(tmp_path):
+    target = tmp_path / "site"
+    install(EXAMPLE, target)
+    result = run_with(target, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--ganbench-plugin", "ganbench-example"],
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

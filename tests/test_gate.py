@@ -8,16 +8,15 @@ from ganbench.cli import main
 from ganbench.gate import FAIL, IMPROVED, PASS, SKIPPED, check, make_baseline, read_baseline
 from ganbench.errors import UsageError
 from ganbench.leaderboard import compile_leaderboard
-from ganbench.records import RunRecord
 from ganbench.store import write_json
+from helpers import make_record
 
 FID, ISC = "fid2k[lenet]", "isc2k[lenet]"
 
 
 def rec(family, seed, fid, isc=2.0, ips=1000.0, status="completed", device="cpu", rel=0.95):
-    return RunRecord(
-        run_id=f"{family}-{seed}", family=family, objective="nonsaturating", dataset="digits", budget="100steps",
-        seed=seed, status=status, steps=100, images=6400, train_seconds=6.4, images_per_second=ips, device=device,
+    return make_record(
+        family, seed, status=status, steps=100, images=6400, train_seconds=6.4, images_per_second=ips, device=device,
         relative_throughput=rel,
         params_generator=5, params_discriminator=7,
         scores={FID: fid, ISC: isc, "isc2k_std[lenet]": 0.3},
@@ -112,9 +111,7 @@ def test_missing_rows_scores_and_incomplete_runs_fail(baseline):
     assert only_a.failed and verdicts(only_a)[("b", "row")] == FAIL and "missing" in only_a.text()
     broken = seeds("a", [10.0, 11.0]) + [rec("a", 2, float("nan"), status="diverged")] + seeds("b", [20.0] * 3)
     assert verdicts(check(compile_leaderboard(broken), baseline))[("a", "runs")] == FAIL
-    no_scores = [RunRecord(run_id=f"b-{s}", family="b", objective="nonsaturating", dataset="digits",
-                           budget="100steps", seed=s, status="completed", images_per_second=1000.0, device="cpu")
-                 for s in range(3)]
+    no_scores = [make_record("b", s, images_per_second=1000.0) for s in range(3)]
     report = check(compile_leaderboard(seeds("a", [10.0, 11.0, 12.0]) + no_scores), baseline)
     assert verdicts(report)[("b", FID)] == FAIL and "score missing" in report.text()
 

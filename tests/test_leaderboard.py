@@ -5,14 +5,13 @@ import pytest
 
 from ganbench.cli import main
 from ganbench.leaderboard import compile_leaderboard, load_records, write_leaderboard
-from ganbench.records import RunRecord
 from ganbench.store import write_json
+from helpers import make_record
 
 
 def record(family, seed, status="completed", loss=1.0, ips=100.0, **kw):
-    return RunRecord(
-        run_id=f"{family}-{seed}", family=family, objective="nonsaturating", dataset="digits", budget="1m",
-        seed=seed, status=status, steps=10, images=640, train_seconds=6.4, images_per_second=ips,
+    return make_record(
+        family, seed, budget="1m", status=status, steps=10, images=640, train_seconds=6.4, images_per_second=ips,
         device="cpu", params_generator=5, params_discriminator=7, losses={"loss_g": loss}, **kw,
     )
 

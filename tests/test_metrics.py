@@ -13,9 +13,8 @@ import pytest
 import scipy.linalg
 import torch
 import torch_fidelity.utils as tf_utils
-from torch import nn
 
-from ganbench import GanbenchError, GanModel, ImageDataset, MetricSpec
+from ganbench import GanbenchError, MetricSpec
 from ganbench.budget import Counters
 from ganbench.data import to_float
 from ganbench.evaluation import EvalOptions, make_evaluator
@@ -27,32 +26,13 @@ from ganbench.fidelity import (
     dataset_digest,
     to_rgb_uint8,
 )
-from ganbench.plugins import build_registry
-from ganbench.runner import Invocation, load_dataset
 from ganbench_builtin.extractors import lenet
 from ganbench_builtin.metrics import fidelity as fidelity_metrics
 
-CPU = torch.device("cpu")
+from helpers import CPU, Replay, evaluate, noisy, subset
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(autouse=True)
-def no_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("GANBENCH_CACHE_DIR", raising=False)
-    monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return build_registry()
-
-
-@pytest.fixture(scope="module")
-def digits(registry) -> ImageDataset:
-    return load_dataset(registry, Invocation(dataset="digits"))
+pytestmark = pytest.mark.usefixtures("one_thread", "scoring_env")
 
 
 @pytest.fixture(scope="module")
@@ -66,47 +46,6 @@ def cache(tmp_path_factory, digits) -> Path:
 @pytest.fixture(scope="module")
 def extractor_name(cache, digits) -> str:
     return lenet.extractor_name(digits)
-
-
-class Replay(GanModel):
-    """A 'generator' that hands out a fixed bank of images in order (cycling), ignoring its latents."""
-
-    def __init__(self, bank: torch.Tensor, conditional: bool = False, num_classes: int = 0) -> None:
-        self.bank = bank
-        self.position = 0
-        self.net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
-        self.latent_dim = 4
-        self.conditional = conditional
-        self.num_classes = num_classes
-        self.seen_labels: list[torch.Tensor] = []
-
-    def networks(self):
-        return {"generator": self.net}
-
-    def generate(self, z, labels=None):
-        n = z.shape[0]
-        idx = (torch.arange(n) + self.position) % len(self.bank)
-        self.position = (self.position + n) % len(self.bank)
-        if labels is not None:
-            self.seen_labels.append(labels.cpu())
-        return self.bank[idx].to(z.device)
-
-
-def noisy(images: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = to_float(images)
-    return (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1)
-
-
-def subset(dataset: ImageDataset, idx: torch.Tensor, name: str = "digits") -> ImageDataset:
-    return ImageDataset(name, dataset.images[idx], dataset.labels[idx], dataset.num_classes,
-                        dataset.class_names, split=dataset.split)
-
-
-def evaluate(registry, metrics, model, dataset, cache, n, **options) -> dict[str, float]:
-    specs = [registry.metric(m) for m in metrics]
-    opts = EvalOptions(metrics=tuple(metrics), num_samples=n, cache_dir=cache, **options)
-    return make_evaluator(specs, model, dataset, opts, CPU, seed=0)(1.0, Counters())
 
 
 def features(name: str, images: torch.Tensor, layer: str = "features") -> np.ndarray:

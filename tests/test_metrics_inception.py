@@ -18,10 +18,9 @@ from ganbench import GanbenchError, ImageDataset
 from ganbench.data import to_float
 from ganbench.evaluation import EvalOptions, make_evaluator
 from ganbench.fidelity import INCEPTION, INCEPTION_FILE, INCEPTION_URL, file_digest, inception_label
-# the fixtures too: the same clean environment (autouse no_env), module registry and digits
-from test_metrics import CPU, Replay, digits, evaluate, no_env, noisy, registry, subset  # noqa: F401
+from helpers import CPU, Replay, evaluate, noisy, subset
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "scoring_env")
 
 
 class _Unloaded(torch_fidelity.FeatureExtractorInceptionV3):

@@ -17,8 +17,7 @@ from ganbench.evaluation import EvalOptions, make_evaluator
 from ganbench.model import BuildContext, StepContext, TrainSettings
 from ganbench.plugins import build_registry
 from ganbench_builtin.datasets.torchvision_sets import read_idx
-from conftest import SHARED_MNIST
-from test_metrics import Replay
+from helpers import SHARED_MNIST, Replay
 
 STEPS = 150
 IMAGES, LABELS = SHARED_MNIST / "t10k-images-idx3-ubyte.gz", SHARED_MNIST / "t10k-labels-idx1-ubyte.gz"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -13,66 +11,7 @@ import pytest
 from PIL import Image
 
 from ganbench.plots import load_run, plot_invocation, plot_run, score_keys
-from ganbench.records import RunRecord
-
-FID = "fid500[lenet-digits-a47c01eb]"
-ISC = "isc500[lenet-digits-a47c01eb]"
-
-
-def _grid_png(seed: int, size: int = 34) -> bytes:
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8), mode="L").save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def make_run(
-    results: Path,
-    family: str = "dcgan",
-    objective: str = "nonsaturating",
-    seed: int = 0,
-    status: str = "completed",
-    columns: tuple[str, ...] = ("loss_d", "loss_g", "D(x)", "D(G(z))"),
-    rows: int = 8,
-    evaluations: int = 3,
-    grids: bool = True,
-    nan_from: int | None = None,
-    extra: dict[str, list[float]] | None = None,
-) -> Path:
-    """A run directory as the runner leaves it: run.json, curves.csv, scores.json, samples/*.png."""
-    run_id = f"{family}-{objective}_digits_60steps_s{seed}_{seed:08x}"
-    d = results / "runs" / run_id
-    (d / "samples").mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    record = RunRecord(run_id=run_id, family=family, objective=objective, dataset="digits", budget="60steps",
-                       seed=seed, status=status, steps=rows * 10, images=rows * 640, train_seconds=12.5,
-                       images_per_second=400.0, device="cpu", params_generator=1000, params_discriminator=900,
-                       losses={"loss_d": 0.5, "loss_g": 1.5},
-                       scores={FID: 500.0 - 10 * seed, ISC: 1.05} if evaluations else {},
-                       diverged_at_step=rows * 10 if status == "diverged" else None)
-    (d / "run.json").write_text(json.dumps(record.as_dict()))
-    (d / "environment.json").write_text(json.dumps({"ganbench": "0.1.0", "torch": "2.15.0", "device": "cpu",
-                                                     "device_name": "cpu (test)", "plugins": {"ganbench": "0.1.0"}}))
-    if rows:
-        with (d / "curves.csv").open("w", newline="") as fh:
-            names = ["step", "kimg", "seconds", "fraction", *columns, *(extra or {})]
-            w = csv.writer(fh)
-            w.writerow(names)
-            for i in range(rows):
-                values = [rng.normal() for _ in columns] + [v[i] for v in (extra or {}).values()]
-                if nan_from is not None and i >= nan_from:
-                    values = ["nan" if j % 2 == 0 else "inf" for j in range(len(values))]
-                w.writerow([(i + 1) * 10, (i + 1) * 0.64, i * 1.5, (i + 1) / rows, *values])
-    if evaluations:
-        scores = [{"fraction": f, "step": int(60 * f), "kimg": 3.84 * f, FID: 600 - 100 * f + seed,
-                   ISC: 1 + f / 10, ISC.replace("[", "_std[", 1): 0.01}
-                  for f in np.linspace(1 / evaluations, 1, evaluations)]
-        (d / "scores.json").write_text(json.dumps(scores))
-    if grids:
-        for name in ("frac000", "frac050", "frac100", "final"):
-            (d / "samples" / f"{name}.png").write_bytes(_grid_png(seed))
-    return d
-
+from helpers import RUN_FID as FID, RUN_ISC as ISC, make_run
 
 def assert_png(path: Path) -> None:
     assert path.is_file(), path

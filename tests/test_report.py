@@ -15,7 +15,7 @@ from PIL import Image
 from ganbench.cli import main
 from ganbench.errors import UsageError
 from ganbench.report import render_report, write_report
-from test_plots import make_run
+from helpers import make_run
 
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

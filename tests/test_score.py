@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED_MNIST
+from helpers import SHARED_MNIST
 from ganbench.cli import main
 from ganbench.leaderboard import compile_leaderboard, load_records
 from ganbench_builtin.datasets.torchvision_sets import read_idx

@@ -12,8 +12,9 @@ from ganbench.data import BatchStream, ImageDataset
 from ganbench.leaderboard import compile_leaderboard
 from ganbench.loop import TrainingLoop
 from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.records import RunConfig, RunInfo, RunRecord
+from ganbench.records import RunConfig, RunInfo
 from ganbench.suite import parse_suite
+from helpers import make_record
 
 CPU = torch.device("cpu")
 
@@ -109,8 +110,8 @@ def test_speed_settings_are_identity_and_separate_leaderboard_rows():
                 replace(base, reuse_fakes=True), replace(base, precision="bf16", compile=True)]
     assert len({c.run_id for c in [base, *variants]}) == 6
     assert variants[-1].speed_label == "bf16+compile"
-    records = [RunRecord(c.run_id, c.family, c.objective, c.dataset, c.budget, c.seed, status="completed",
-                         speed=c.speed_label) for c in (base, variants[0])]
+    records = [make_record(c.family, c.seed, run_id=c.run_id, objective=c.objective, dataset=c.dataset, budget=c.budget,
+                           speed=c.speed_label) for c in (base, variants[0])]
     board = compile_leaderboard(records)
     assert sorted(board["speed"]) == ["", "bf16"]
 

@@ -10,9 +10,9 @@ from scipy import stats as scipy_stats
 
 from ganbench.cli import main
 from ganbench.leaderboard import compile_leaderboard, display_frame, write_leaderboard
-from ganbench.records import RunRecord
 from ganbench.stats import intervals_overlap, summarize, t_halfwidth
 from ganbench.store import write_json
+from helpers import make_record
 
 FID = "fid2k[lenet]"
 
@@ -24,9 +24,8 @@ def rec(family, seed, fid=None, isc=None, objective="nonsaturating", status="com
     if isc is not None:
         scores["isc2k[lenet]"] = isc
         scores["isc2k_std[lenet]"] = 0.1  # the within-run split spread torch-fidelity reports
-    return RunRecord(
-        run_id=f"{family}-{objective}-{budget}-{seed}", family=family, objective=objective, dataset="digits",
-        budget=budget, seed=seed, status=status, steps=100, images=6400, train_seconds=10.0, eval_seconds=2.0,
+    return make_record(
+        family, seed, run_id=f"{family}-{objective}-{budget}-{seed}", objective=objective, budget=budget, status=status, steps=100, images=6400, train_seconds=10.0, eval_seconds=2.0,
         images_per_second=640.0, device="cpu", params_generator=5, params_discriminator=7, scores=scores,
     )
 

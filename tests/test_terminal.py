@@ -3,14 +3,14 @@
 from ganbench.leaderboard import compile_leaderboard
 from ganbench.records import RunRecord
 from ganbench.terminal import terminal_text
+from helpers import make_record
 
 EXT = "lenet-digits-a47c01eb"
 
 
 def rec(family: str, seed: int, fids: dict[str, float], final: float, extractor: str = EXT) -> RunRecord:
-    return RunRecord(
-        run_id=f"{family}-{seed}", family=family, objective="nonsaturating", dataset="digits", budget="40s",
-        seed=seed, status="completed", steps=100, images=6400, device="cpu", losses={"loss_d": 0.5},
+    return make_record(
+        family, seed, budget="40s", steps=100, images=6400, device="cpu", losses={"loss_d": 0.5},
         scores={f"fid10k[{extractor}]": final, f"isc10k[{extractor}]": 3.0, f"isc10k_std[{extractor}]": 0.1},
         scores_at={label: {f"fid2k[{extractor}]": value, f"isc2k[{extractor}]": 2.0} for label, value in fids.items()},
     )
