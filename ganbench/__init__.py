@@ -5,6 +5,9 @@ is an implementation detail of the core.
 """
 
 __version__ = "0.1.0"
+#: The plugin API this ganbench implements. A plugin declares the version it targets with a
+#: module-level ``GANBENCH_API_VERSION = 1``; see docs/plugins.md, "Versions and deprecation".
+API_VERSION = 1
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -52,6 +55,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "API_VERSION",
     "LOGIT",
     "RECONSTRUCTION",
     "AdversarialModel",

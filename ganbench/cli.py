@@ -265,15 +265,20 @@ def _print_board(results: Path, rank_by: str | None) -> None:
 
 
 def cmd_plugins(registry) -> int:
+    """List every contributed name; exit non-zero when a plugin is broken or two claim one name (for CI)."""
     columns = ["name", "kind", "distribution", "version", "description"]
     rows = [[row[c] if c != "description" or len(row[c]) <= 90 else row[c][:87] + "..." for c in columns]
             for row in registry.rows()]
     widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
     for r in [columns, *rows]:  # a plain table: pandas would cost a second of start-up here
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    for (kind, name), owners in sorted(registry.conflicts.items()):
+        print(f"\nCONFLICT: the {kind} name {name!r} is registered by {' and by '.join(map(str, owners))}; "
+              f"neither is usable until one is disabled (--no-plugin ENTRY_POINT or GANBENCH_DISABLE_PLUGINS) "
+              "or uninstalled.")
     for broken in registry.broken:
         print(f"\nBROKEN: {broken.info}: {broken.error}")
-    return EXIT_OK
+    return EXIT_USAGE if registry.broken or registry.conflicts else EXIT_OK
 
 
 def cmd_profile(args: argparse.Namespace, registry) -> int:

@@ -189,6 +189,37 @@ SPEC_TYPES: dict[str, type] = {
 }
 
 
+#: What a discriminator may provide and an objective may need.
+OUTPUTS = (LOGIT, RECONSTRUCTION)
+#: The field of each kind that holds the callable a run uses.
+CALLABLE_FIELD = {"model": "build", "objective": "build", "dataset": "load", "metric": "compute", "executor": "execute"}
+
+
+def spec_problems(kind: str, spec: Any) -> list[str]:
+    """Everything wrong with one spec on its own (cross-references are checked once every plugin is loaded).
+
+    Each message starts with the spec's kind and name, so a plugin with several
+    bad records gets every one of them reported, not just the first.
+    """
+    expected = SPEC_TYPES[kind]
+    if not isinstance(spec, expected):
+        return [f"a {kind} record is {type(spec).__name__}, not {expected.__name__}"]
+    label = f"{kind} {spec.name!r}"
+    problems = []
+    name_problem = check_name(spec.name)
+    if name_problem:
+        problems.append(f"{label}: the name is not valid: {name_problem}")
+    if not callable(getattr(spec, CALLABLE_FIELD[kind])):
+        problems.append(f"{label}: {CALLABLE_FIELD[kind]} is not callable")
+    for field_name in ("provides", "needs"):
+        value = getattr(spec, field_name, None)
+        if value is not None and value not in OUTPUTS:
+            problems.append(f"{label}: {field_name}={value!r} is not one of {', '.join(map(repr, OUTPUTS))}")
+    if kind == "model" and not isinstance(spec.objectives, tuple):
+        problems.append(f"{label}: objectives must be a tuple of objective names, not {type(spec.objectives).__name__}")
+    return problems
+
+
 def check_name(name: str) -> str | None:
     """Why ``name`` is not a usable plugin name, or None when it is."""
     if not isinstance(name, str) or not name:

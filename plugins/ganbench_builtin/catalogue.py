@@ -25,6 +25,8 @@ LAPGAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
 
 class Contribution:
     """The records one entry point registers; pluggy registers it as it would a module."""
+    #: The plugin API the built-ins target (every entry point here names an instance of this class).
+    GANBENCH_API_VERSION = 1
 
     def __init__(self, doc: str, *, models: Iterable[ModelSpec] = (), objectives: Iterable[ObjectiveSpec] = (),
                  datasets: Iterable[DatasetSpec] = (), metrics: Iterable[MetricSpec] = (),
