@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from .budget import Counters
 from .data import ImageDataset
 from .errors import GanbenchError
 from .model import GanModel
+from .records import FAILED_METRICS
 from .specs import MetricSpec
 from .store import check_writable
 
@@ -195,8 +197,15 @@ def make_evaluator(
     options: EvalOptions,
     device: torch.device,
     seed: int,
+    origins: Mapping[str, str] | None = None,
 ) -> Evaluator:
-    """An evaluator for ``model``; every metric's ``prepare`` runs now, before training."""
+    """An evaluator for ``model``; every metric's ``prepare`` runs now, before training.
+
+    A metric whose ``compute`` raises is left out of that evaluation and named,
+    with ``origins[name]`` (its plugin and distribution), under
+    :data:`FAILED_METRICS` in the scores; the other metrics are still computed.
+    """
+    origins = origins or {}
     names = tuple(spec.name for spec in specs)
     if len(set(names)) != len(names):
         raise GanbenchError(f"A metric is listed twice in {', '.join(names)}; name each metric once.")
@@ -212,9 +221,20 @@ def make_evaluator(
         del counters
         ctx = replace(base, fraction=fraction, num_samples=samples_for(options, fraction), shared={})
         scores: dict[str, float] = {}
+        failed: dict[str, str] = {}
         with scoring(model, ctx.device):
             for spec in specs:
-                scores.update(_check_scores(spec, spec.compute(ctx)))
+                try:
+                    scores.update(_check_scores(spec, spec.compute(ctx)))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - one metric's fault costs its score, not the others or the run
+                    failed[spec.name] = f"{type(exc).__name__}: {exc}"
+                    where = origins.get(spec.name, "")
+                    print(f"warning: the metric {spec.name!r}{f' ({where})' if where else ''} failed at "
+                          f"{fraction:.0%} of the budget; its score is missing: {failed[spec.name]}", file=sys.stderr)
+        if failed:
+            scores[FAILED_METRICS] = failed  # type: ignore[assignment]  # kept in scores.json, never ranked
         return scores
 
     return evaluate

@@ -163,8 +163,26 @@ class Registry:
 
     @property
     def hook(self) -> Any:
-        """Run-event hooks: ``registry.hook.ganbench_step_logged(run=..., record=...)``."""
+        """pluggy's hook caller; the runner uses :meth:`notify` instead, which isolates listeners."""
         return self.pm.hook
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a run-event hook on every listener, isolating each one.
+
+        A listener that raises (anything but KeyboardInterrupt, the interrupt path;
+        ``SystemExit`` included) is unregistered for the rest of the invocation with
+        a warning naming it and its distribution: a broken tracker never costs a run.
+        """
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):  # pluggy's order: last registered first
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - see the docstring
+                info = next((p for p in self.plugins if p.name == impl.plugin_name), impl.plugin_name)
+                self.pm.unregister(name=impl.plugin_name)
+                warnings.warn(f"ganbench: disabled the listener {info} for the rest of this invocation: its "
+                              f"{hook_name} raised {type(exc).__name__}: {exc}", stacklevel=2)
 
     def distributions(self) -> dict[str, str]:
         """Distribution -> version of every loaded plugin, for run records."""

@@ -37,7 +37,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: Keys of a ``scores.json`` entry that locate an evaluation rather than score it.
-EVALUATION_META = ("fraction", "step", "kimg")
+#: The key of an evaluation (in scores.json) naming each metric that failed there, with its error text.
+FAILED_METRICS = "errors"
+EVALUATION_META = ("fraction", "step", "kimg", FAILED_METRICS)
 #: Prefix of the held-out selection scores in ``scores.json`` (:mod:`ganbench.selection`); never reported as scores.
 HELDOUT = "heldout:"
 

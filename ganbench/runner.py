@@ -36,7 +36,7 @@ from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
 from .diversity import judge
-from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
+from .records import COMPLETED, FAILED, FAILED_METRICS, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from . import store
 from .store import write_json, write_text
@@ -345,7 +345,7 @@ def _train_locked(
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
     )
     write_json(directory / "run.json", record.as_dict())
-    registry.hook.ganbench_run_started(run=info)
+    registry.notify("ganbench_run_started", run=info)
     loop: TrainingLoop | None = None
     try:
         resume = None if inv.fresh else _resumable(checkpoint.load_latest(directory), directory)
@@ -366,19 +366,21 @@ def _train_locked(
         evaluator, fractions = None, ()
         if inv.evaluation.metrics:
             specs = [registry.metric(name) for name in inv.evaluation.metrics]
-            evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed)
+            origins = {name: str(registry.get("metric", name).plugin) for name in inv.evaluation.metrics}
+            evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed, origins)
             fractions = tuple(sorted(set(inv.evaluation.fractions) | {1.0}))
             if inv.evaluation.select_best:
                 evaluator = _selecting(registry, evaluator, model, dataset, inv, device, config.seed, directory,
                                        fresh_start=resume is None)
 
         def on_eval(fraction: float, counters: Any, scores: dict[str, float]) -> None:
-            row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **scores}
-            registry.hook.ganbench_evaluation_done(run=info, scores=row)
+            numbers = {k: v for k, v in scores.items() if k != FAILED_METRICS}  # the failures are in scores.json
+            row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **numbers}
+            registry.notify("ganbench_evaluation_done", run=info, scores=row)
 
         loop = TrainingLoop(
             model, stream, inv.budget, info, device,
-            on_row=lambda row: registry.hook.ganbench_step_logged(run=info, record=row),
+            on_row=lambda row: registry.notify("ganbench_step_logged", run=info, record=row),
             evaluator=evaluator, eval_fractions=fractions, on_eval=on_eval,
             checkpoint_every=inv.checkpoint_every,
         )
@@ -398,7 +400,8 @@ def _train_locked(
         raise
     except GanbenchError as exc:
         record.status, record.error = FAILED, str(exc)
-    except Exception as exc:  # isolate the run (including out-of-memory); the traceback is kept next to its record
+    except BaseException as exc:  # noqa: BLE001 - isolate the run (out-of-memory, a plugin's SystemExit); the
+        # traceback is kept next to its record, and run.json never stays at 'running'
         record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
         write_text(directory / "traceback.txt", traceback.format_exc())
     _finish(registry, info, record, loop, directory)
@@ -462,7 +465,7 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
     write_json(directory / "run.json", record.as_dict())
     if record.status != INTERRUPTED:  # the user wants out now; `ganbench report` draws them later
         _plot(directory)
-    registry.hook.ganbench_run_finished(run=info, record=record)
+    registry.notify("ganbench_run_finished", run=info, record=record)
 
 
 def _plot(directory: Path) -> None:
