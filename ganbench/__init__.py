@@ -23,7 +23,7 @@ _EXPORTS = {
     "hookimpl": "hookspecs",
     "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
     "TrainSettings": "model",
-    "CriticInputs": "objective", "Objective": "objective",
+    "CriticInputs": "objective", "Objective": "objective", "OptimizerRecipe": "objective",
     "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
     "ObjectiveSpec": "specs", "lazy": "specs", "lazy_mapping": "specs",
 }
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .frames import Results, load_results
     from .hookspecs import hookimpl
     from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
-    from .objective import CriticInputs, Objective
+    from .objective import CriticInputs, Objective, OptimizerRecipe
     from .specs import (
         LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
     )
@@ -75,6 +75,7 @@ __all__ = [
     "ModelSpec",
     "Objective",
     "ObjectiveSpec",
+    "OptimizerRecipe",
     "PluginError",
     "Results",
     "StepContext",

@@ -149,13 +149,26 @@ class GanModel:
         return {name: sum(p.numel() for p in net.parameters()) for name, net in self.networks().items()}
 
 
+def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
+    """The parameters a family's optimiser trains, for an objective's recipe to train instead."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 class AdversarialModel(GanModel):
     """A generator, a discriminator, two Adam-style optimisers and an objective.
 
     The discriminator sees real and fake batches in separate forward passes by
     default (``settings.separate_batches``), so batch-norm statistics are never
     computed over a mix of the two.
+
+    The objective's optimiser recipe (:attr:`Objective.optimizers`) replaces
+    ``opt_g``/``opt_d`` over the same parameters, unless the family sets
+    ``keeps_own_optimizers`` because its paper tuned its optimiser together
+    with that objective. After each discriminator update the objective's
+    :meth:`~ganbench.Objective.after_critic_step` runs.
     """
+
+    keeps_own_optimizers: bool = False
 
     def __init__(
         self,
@@ -170,8 +183,11 @@ class AdversarialModel(GanModel):
     ) -> None:
         self.generator = generator
         self.discriminator = discriminator
-        self.opt_g = opt_g
-        self.opt_d = opt_d
+        recipes = {} if self.keeps_own_optimizers else objective.optimizers
+        # user option > objective recipe > family recipe (the family's own opt_g/opt_d); see ganbench.objective
+        self.opt_g = recipes["generator"].build(_parameters(opt_g), ctx.settings.lr) if "generator" in recipes else opt_g
+        self.opt_d = (recipes["discriminator"].build(_parameters(opt_d), ctx.settings.lr)
+                      if "discriminator" in recipes else opt_d)
         self.objective = objective
         self.latent_dim = latent_dim
         self.latent = ctx.settings.latent or latent
@@ -222,6 +238,7 @@ class AdversarialModel(GanModel):
                 CriticInputs(real, fake, d_real, d_fake, lambda x, y=labels: self._d(x, y))
             )
             self.update(self.opt_d, loss_d)
+            self.objective.after_critic_step(self.discriminator)
         fake = kept if kept is not None else self._g(self.sample_latent(real.shape[0], real.device), labels)
         loss_g, g_logs = self.objective.generator_loss(fake, self._d(fake, labels))
         self.update(self.opt_g, loss_g)

@@ -159,6 +159,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
         if (model.name, objective.name) in seen:
             continue
         seen.add((model.name, objective.name))
+        recipes = {role: recipe.as_dict() for role, recipe in objective.build().optimizers.items()}
         for seed in inv.seeds:
             s = inv.settings
             config = RunConfig(
@@ -182,6 +183,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 compile=s.compile,
                 channels_last=s.channels_last,
                 reuse_fakes=s.reuse_fakes,
+                objective_optimizers=recipes,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned

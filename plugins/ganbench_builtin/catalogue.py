@@ -20,7 +20,7 @@ from ganbench import (
 DIGITS_RESOLUTION = 16
 CELEBA_RESOLUTION = 64
 #: LAPGAN's levels hold their own discriminators, so every objective on logits works except BEGAN's.
-LAPGAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
+LAPGAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp", "wgan")
 
 
 class Contribution:
@@ -117,7 +117,11 @@ objectives = Contribution("the losses on discriminator logits", objectives=[
     _objective("objectives:LeastSquares", "lsgan", "least-squares loss with 0-1 targets", "Mao et al. 2017"),
     _objective("objectives:Hinge", "hinge", "hinge loss for D, -D(G(z)) for G", "Lim & Ye 2017; Miyato et al. 2018"),
     _objective("objectives:WassersteinGP", "wgan-gp",
-               "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps)", "Gulrajani et al. 2017"),
+               "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps, Adam 1e-4 (0, 0.9))",
+               "Gulrajani et al. 2017"),
+    _objective("wgan:WassersteinClip", "wgan",
+               "Wasserstein critic with weights clipped to [-0.01, 0.01] (5 critic steps, RMSProp 5e-5)",
+               "Arjovsky et al. 2017"),
 ])
 
 # -- datasets ---------------------------------------------------------------
