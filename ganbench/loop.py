@@ -22,6 +22,7 @@ import torch
 
 from .budget import Budget, Counters
 from .clock import TrainClock
+from .contracts import check_images, check_step_logs
 from .data import BatchStream
 from .errors import DivergedError
 from .grid import save_grid
@@ -148,6 +149,8 @@ class TrainingLoop:
         with torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
         self.model.train()
+        data = self.stream.dataset  # the images go to the host to be saved: checking their range costs nothing more
+        check_images(images, len(self.z_fixed), data.channels, data.resolution)
         first, *others = [self.directory / "samples" / f"{name}.png" for name in names]
         save_grid(first, images, nrow=8)
         for path in others:
@@ -250,6 +253,7 @@ class TrainingLoop:
         while not self.budget.exhausted(self.counters):
             with speed.autocast(self.config.precision, self.device):
                 losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
+            check_step_logs(losses)
             if self.model.grad_scaler is not None:
                 self.model.grad_scaler.update()
             self.counters.steps += 1

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .contracts import check_critic_output
 from .data import DataInfo
 from .latent import sample_latent
 from .objective import CriticInputs, Objective
@@ -234,6 +235,8 @@ class AdversarialModel(GanModel):
             else:
                 both_labels = None if labels is None else torch.cat([labels, labels])
                 d_real, d_fake = self._d(torch.cat([real, fake]), both_labels).split(real.shape[0])
+            check_critic_output(d_real, real, self.objective.needs)
+            check_critic_output(d_fake, fake, self.objective.needs)
             loss_d, d_logs = self.objective.discriminator_loss(
                 CriticInputs(real, fake, d_real, d_fake, lambda x, y=labels: self._d(x, y))
             )

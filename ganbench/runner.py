@@ -24,9 +24,11 @@ from .data import DATA_PLACEMENTS, BatchStream, DatasetRequest, ImageDataset, ch
 from .environment import capture, device_model, device_name
 from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
-from .errors import GanbenchError, UnknownNameError, UsageError
+from .contracts import check_built
+from .errors import ContractError, GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
+from .objective import Objective
 from .plugins import Registry
 from . import checkpoint, signals
 from .lock import RunLock, RunLockedError
@@ -358,8 +360,11 @@ def _train_locked(
             reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
             channels_last=config.channels_last,
         )
-        ctx = BuildContext(dataset.info, run.objective.build(), settings, device, config.seed)
+        objective = run.objective.build()
+        check_built(objective, Objective, "build", kind="objective")
+        ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
         model = run.model.build(ctx)
+        check_built(model, GanModel, "build")
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
@@ -400,6 +405,12 @@ def _train_locked(
         record.status, record.error = INTERRUPTED, f"interrupted by {who}; run the same command again to resume"
         _finish(registry, info, record, loop, directory)
         raise
+    except ContractError as exc:  # a plugin's fault: name it and where it came from
+        name = config.family if exc.kind == "model" else config.objective
+        origin = registry.get(exc.kind, name).plugin
+        what = "family" if exc.kind == "model" else exc.kind
+        record.status, record.error = FAILED, f"The {what} {name!r} ({origin}) broke the plugin contract: {exc}"
+        write_text(directory / "traceback.txt", traceback.format_exc())
     except GanbenchError as exc:
         record.status, record.error = FAILED, str(exc)
     except BaseException as exc:  # noqa: BLE001 - isolate the run (out-of-memory, a plugin's SystemExit); the
