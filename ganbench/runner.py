@@ -247,6 +247,18 @@ def with_data_fingerprint(run: PlannedRun, dataset: ImageDataset) -> PlannedRun:
     return replace(run, config=replace(run.config, data_fingerprint=str(fingerprint)))
 
 
+def with_dataset_extractor(registry: Registry, inv: Invocation) -> Invocation:
+    """The invocation with the dataset's ``default_extractor`` when the user named none.
+
+    Applied when scoring, not when planning: the run config keeps recording what
+    the user asked for, so the ids of existing runs do not change.
+    """
+    if inv.evaluation.extractor is not None:
+        return inv
+    extractor = registry.dataset(split_name(inv.dataset)[0]).default_extractor
+    return inv if extractor is None else replace(inv, evaluation=replace(inv.evaluation, extractor=extractor))
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -273,6 +285,7 @@ def run_locally(registry: Registry, inv: Invocation) -> list[RunRecord]:
 def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun], dataset: ImageDataset) -> list[RunRecord]:
     """Train planned runs in this process, one after another (how every executor's worker trains)."""
     check_requirements(planned, dataset)
+    inv = with_dataset_extractor(registry, inv)
     planned = [with_data_fingerprint(run, dataset) for run in planned]
     device = resolve_device(inv.device)
     if inv.evaluation.metrics:

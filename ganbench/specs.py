@@ -71,6 +71,9 @@ class DatasetSpec:
 
     ``argument`` names what may follow a colon (``imagefolder:PATH``); empty
     means the dataset takes no argument beyond an optional split.
+    ``default_extractor`` names the feature extractor the metrics use when the
+    user gives no ``--extractor`` (``"lenet"`` for digit-like data, where an
+    ImageNet Inception sees nothing meaningful); None leaves it to the metric.
     """
 
     name: str
@@ -78,6 +81,7 @@ class DatasetSpec:
     description: str
     argument: str = ""
     default_resolution: int | None = None
+    default_extractor: str | None = None
     kind: str = "dataset"
 
 

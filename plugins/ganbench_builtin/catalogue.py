@@ -129,12 +129,13 @@ objectives = Contribution("the losses on discriminator logits", objectives=[
 digits = Contribution("scikit-learn's bundled digits", datasets=[DatasetSpec(
     "digits", lazy("ganbench_builtin.datasets.digits:load"),
     "1,797 real 8x8 handwritten digits bundled with scikit-learn (no download), served at 16x16",
-    default_resolution=DIGITS_RESOLUTION,
+    default_resolution=DIGITS_RESOLUTION, default_extractor="lenet",
 )])
 
 torchvision_datasets = Contribution("datasets torchvision downloads", datasets=[
     DatasetSpec("mnist", lazy("ganbench_builtin.datasets.torchvision_sets:load_idx_dataset"),
-                "MNIST handwritten digits, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
+                "MNIST handwritten digits, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test",
+                default_extractor="lenet"),
     DatasetSpec("fashion-mnist", lazy("ganbench_builtin.datasets.torchvision_sets:load_idx_dataset"),
                 "Fashion-MNIST clothing, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
     DatasetSpec("cifar10", lazy("ganbench_builtin.datasets.torchvision_sets:load_cifar10"),
