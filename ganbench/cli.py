@@ -96,6 +96,10 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--no-plugin", action="append", default=[], metavar="NAME",
                         help="skip the plugin with this entry-point name (repeatable); "
                         "GANBENCH_DISABLE_PLUGINS=a,b does the same")
+    parser.add_argument("--plugin-module", action="append", default=[], metavar="PATH_OR_MODULE",
+                        help="load a plugin from a .py file, a package directory or an importable module without "
+                        "installing it, for development (repeatable); GANBENCH_PLUGIN_MODULES does the same "
+                        "(separated by the path separator)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="train plugins under one budget and print the leaderboard",
@@ -538,7 +542,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return cmd_check(args, None)
         from .plugins import build_registry  # entry-point metadata: not needed for --help
 
-        registry = build_registry(disabled=args.no_plugin)
+        registry = build_registry(disabled=args.no_plugin, modules=args.plugin_module)
         if args.command == "check":
             return cmd_check(args, registry)
         if args.command == "plugins":

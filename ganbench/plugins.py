@@ -10,10 +10,13 @@ and is skipped without taking the others down.
 from __future__ import annotations
 
 import importlib.metadata as md
+import importlib.util
 import os
+import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -24,6 +27,10 @@ from .specs import SPEC_TYPES, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec,
 
 GROUP = "ganbench"
 DISABLE_ENV = "GANBENCH_DISABLE_PLUGINS"
+#: Plugin modules to load without installing them (``--plugin-module``), separated by ``os.pathsep``.
+MODULES_ENV = "GANBENCH_PLUGIN_MODULES"
+#: What stands for the distribution of a plugin loaded with ``--plugin-module``.
+FROM_PATH = "(path)"
 REGISTRATION_HOOKS = {
     "model": "ganbench_models",
     "objective": "ganbench_objectives",
@@ -48,6 +55,8 @@ class PluginInfo:
     version: str
 
     def __str__(self) -> str:
+        if self.distribution == FROM_PATH:
+            return f"plugin module {self.name!r} ({self.value}) {FROM_PATH}"
         return f"entry point {self.name!r} ({self.value}) from {self.distribution} {self.version}"
 
 
@@ -242,26 +251,55 @@ def _doc_line(obj: Any) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
+def _load_module(target: str) -> tuple[PluginInfo, Callable[[], Any]]:
+    """A plugin named by a ``.py`` file, a package directory or a module name, and how to import it."""
+    path = Path(target).expanduser()
+    if path.suffix == ".py" or path.is_dir():
+        name = path.stem if path.suffix == ".py" else path.name
+        info = PluginInfo(name, str(path), FROM_PATH, "")
+
+        def load() -> Any:
+            location = path / "__init__.py" if path.is_dir() else path
+            if not location.is_file():
+                raise FileNotFoundError(f"{location} does not exist")
+            spec = importlib.util.spec_from_file_location(name, location)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[name] = module  # its own relative imports, and pickling, find it
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            return module
+
+        return info, load
+    return PluginInfo(target.rpartition(".")[2], target, FROM_PATH, ""), lambda: importlib.import_module(target)
+
+
+def modules_from_env() -> list[str]:
+    return [m for m in os.environ.get(MODULES_ENV, "").split(os.pathsep) if m.strip()]
+
+
 def build_registry(
     disabled: Iterable[str] = (),
     entry_points: Iterable[md.EntryPoint] | None = None,
     extra: Iterable[tuple[PluginInfo, Any]] = (),
+    modules: Iterable[str] = (),
 ) -> Registry:
     """Load every plugin and collect what it contributes.
 
     ``disabled`` (plus ``GANBENCH_DISABLE_PLUGINS``) names entry points to
-    skip. ``entry_points`` and ``extra`` let tests inject plugins without
+    skip. ``modules`` (plus ``GANBENCH_PLUGIN_MODULES``) are plugins loaded
+    from a path or module name without being installed, attributed to
+    "(path)". ``entry_points`` and ``extra`` let tests inject plugins without
     installing them; ``extra`` pairs an info record with an object to register.
     """
     pm = get_plugin_manager()
     registry = Registry(pm, disabled=set(disabled) | disabled_from_env())
     candidates: list[tuple[PluginInfo, Any]] = []
-    for ep in _entry_points() if entry_points is None else entry_points:
-        info = _info(ep)
+    loaders = [(_info(ep), ep.load) for ep in (_entry_points() if entry_points is None else entry_points)]
+    loaders += [_load_module(target) for target in [*modules, *modules_from_env()]]
+    for info, load in loaders:
         if info.name in registry.disabled:
             continue
         try:
-            candidates.append((info, ep.load()))
+            candidates.append((info, load()))
         except Exception as exc:  # a broken third-party plugin must not take the others down
             registry.broken.append(BrokenPlugin(info, f"importing {info.value} raised {type(exc).__name__}: {exc}"))
     candidates.extend((info, obj) for info, obj in extra if info.name not in registry.disabled)
@@ -292,7 +330,7 @@ def build_registry(
     registry.check_references()
 
     for broken in registry.broken:
-        warnings.warn(f"ganbench: skipped {'a record of ' if broken.kind else ''}the plugin {broken.info}: "
+        warnings.warn(f"ganbench: skipped {'a record of ' if broken.kind else ''}the plugin at {broken.info}: "
                       f"{broken.error}", stacklevel=2)
     return registry
 

@@ -50,3 +50,40 @@ def test_a_dataset_names_the_extractor_used_when_the_user_gives_none(tmp_path):
     assert record.status == "completed" and SEEN["extractor"] == "blob-features"
     [record] = _run(tmp_path, registry, extractor="inception-v3-compat")
     assert SEEN["extractor"] == "inception-v3-compat"  # the user's choice wins
+
+
+DRAFT = """
+import ganbench
+from ganbench import ObjectiveSpec, lazy
+
+GANBENCH_API_VERSION = 1
+
+
+@ganbench.hookimpl
+def ganbench_objectives():
+    return [ObjectiveSpec("draftloss", lazy("ganbench_builtin.objectives:Hinge"), "a loss being written", "me 2026")]
+"""
+
+
+def test_plugin_module_loads_a_file_without_installing_it(tmp_path, capsys, monkeypatch):
+    from ganbench.cli import main
+
+    draft = tmp_path / "my_draft_plugin.py"
+    draft.write_text(DRAFT)
+    assert main(["--plugin-module", str(draft), "plugins"]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("draftloss"))
+    assert row[1:3] == ["objective", "(path)"]
+    # the same through the environment, and by module name once it is importable
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GANBENCH_PLUGIN_MODULES", "my_draft_plugin")
+    registry = build_registry()
+    assert registry.get("objective", "draftloss").plugin.distribution == "(path)"
+
+
+def test_a_missing_plugin_module_is_reported_as_broken(tmp_path, capsys):
+    from ganbench.cli import main
+
+    assert main(["--plugin-module", str(tmp_path / "nothere.py"), "plugins"]) != 0
+    captured = capsys.readouterr()
+    assert "BROKEN: plugin module 'nothere'" in captured.out and "nothere.py does not exist" in captured.out
+    assert "Traceback" not in captured.err
