@@ -25,7 +25,7 @@ _EXPORTS = {
     "TrainSettings": "model",
     "CriticInputs": "objective", "Objective": "objective", "OptimizerRecipe": "objective",
     "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
-    "ObjectiveSpec": "specs", "lazy": "specs", "lazy_mapping": "specs",
+    "ObjectiveSpec": "specs", "PluginOption": "specs", "lazy": "specs", "lazy_mapping": "specs",
 }
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
     from .objective import CriticInputs, Objective, OptimizerRecipe
     from .specs import (
-        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
+        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption, lazy,
+        lazy_mapping,
     )
 
 
@@ -77,6 +78,7 @@ __all__ = [
     "ObjectiveSpec",
     "OptimizerRecipe",
     "PluginError",
+    "PluginOption",
     "Results",
     "StepContext",
     "TrainSettings",

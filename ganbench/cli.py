@@ -132,6 +132,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=_positive_int, default=10,
                      help="log losses every N steps (losses are read from the device once per N steps)")
     _add_speed_options(run)
+    run.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                     help="an option of one family or objective, e.g. dcgan.width=32 or wgan.clip=0.02 (repeatable); "
+                     "a misspelt key is refused with the options the plugin accepts")
     run.add_argument("--metrics", default=DEFAULT_METRICS,
                      help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
     run.add_argument("--extractor", default=None,
@@ -311,6 +314,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
     """The validated :class:`Invocation` of parsed ``run`` options."""
     from .evaluation import EvalOptions
     from .model import TrainSettings
+    from .options import parse_option_args
     from .runner import Invocation
 
     return Invocation(
@@ -343,6 +347,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         fresh=args.fresh,
         deterministic=args.deterministic,
         log_to=_names(args.log_to),
+        plugin_options=parse_option_args(args.option),
         executor=ExecutorOptions(
             name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
             address=args.ray_address or None, max_retries=args.max_retries,

@@ -30,7 +30,7 @@ from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .objective import Objective
 from .plugins import Registry
-from . import checkpoint, signals
+from . import checkpoint, options, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .speed import check_precision
@@ -68,6 +68,8 @@ class Invocation:
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     #: auto, yes or no: keep the uint8 dataset on the training device (see ganbench.data.data_on_device).
     data_on_device: str = "auto"
+    #: Per-plugin options by family or objective name (``--option NAME.KEY=VALUE``); see ganbench.options.
+    plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def runs_dir(self) -> Path:
@@ -156,12 +158,14 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
         raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
     planned: list[PlannedRun] = []
     seen: set[str] = set()
-    for text in inv.plugins:
-        model, objective = resolve_pair(registry, text)
+    pairs = [resolve_pair(registry, text) for text in inv.plugins]
+    options.check_targets(inv.plugin_options, [spec.name for pair in pairs for spec in pair])
+    for model, objective in pairs:
         if (model.name, objective.name) in seen:
             continue
         seen.add((model.name, objective.name))
-        recipes = {role: recipe.as_dict() for role, recipe in objective.build().optimizers.items()}
+        chosen = options.resolve(inv.plugin_options, (model, objective))
+        recipes = {role: recipe.as_dict() for role, recipe in build_objective(objective, chosen).optimizers.items()}
         for seed in inv.seeds:
             s = inv.settings
             config = RunConfig(
@@ -180,7 +184,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 log_every=inv.log_every,
                 metrics=inv.evaluation.metrics,
                 evaluation=_evaluation_config(inv.evaluation),
-                options=dict(s.options),
+                options=chosen,
                 precision=check_precision(s.precision),
                 compile=s.compile,
                 channels_last=s.channels_last,
@@ -189,6 +193,17 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
+
+
+def build_objective(spec: ObjectiveSpec, chosen: dict[str, dict[str, Any]]) -> Objective:
+    """A fresh objective built with its options (its declared defaults, then what the user chose)."""
+    given = options.with_defaults(spec, chosen.get(spec.name, {}))
+    return spec.build(**given) if given else spec.build()
+
+
+def family_options(spec: ModelSpec, config: RunConfig) -> dict[str, Any]:
+    """What ``BuildContext.settings.options`` holds for a run's family: its declared defaults, then the user's."""
+    return options.with_defaults(spec, config.options.get(config.family, {}))
 
 
 def _evaluation_config(options: EvalOptions) -> dict[str, Any]:
@@ -369,11 +384,11 @@ def _train_locked(
         torch.manual_seed(config.seed)
         settings = TrainSettings(
             batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-            separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options),
+            separate_batches=config.separate_batches, lr=config.lr, options=family_options(run.model, config),
             reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
             channels_last=config.channels_last,
         )
-        objective = run.objective.build()
+        objective = build_objective(run.objective, config.options)
         check_built(objective, Objective, "build", kind="objective")
         ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
         model = run.model.build(ctx)

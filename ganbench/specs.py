@@ -32,6 +32,20 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 @dataclass(frozen=True)
+class PluginOption:
+    """An option a family or objective accepts (``--option NAME.KEY=VALUE``, a suite's ``[options.NAME]``).
+
+    ``type`` is int, float, str or bool; ``default`` is what the plugin gets
+    when the user gives nothing; ``help`` is shown when a key is misspelt.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A GAN family.
 
@@ -50,6 +64,8 @@ class ModelSpec:
     objectives: tuple[str, ...] = ()
     requires_labels: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: The options it accepts; it reads them from ``BuildContext.settings.options``.
+    options: tuple[PluginOption, ...] = ()
     kind: str = "model"
 
 
@@ -62,6 +78,8 @@ class ObjectiveSpec:
     description: str
     paper: str
     needs: str = LOGIT
+    #: The options it accepts; they are passed to ``build`` as keyword arguments.
+    options: tuple[PluginOption, ...] = ()
     kind: str = "objective"
 
 
@@ -219,6 +237,10 @@ def spec_problems(kind: str, spec: Any) -> list[str]:
         value = getattr(spec, field_name, None)
         if value is not None and value not in OUTPUTS:
             problems.append(f"{label}: {field_name}={value!r} is not one of {', '.join(map(repr, OUTPUTS))}")
+    for option in getattr(spec, "options", ()):
+        if not isinstance(option, PluginOption) or option.type not in (int, float, str, bool):
+            problems.append(f"{label}: options holds {option!r}; declare PluginOption(name, type, default, help) "
+                            "with type int, float, str or bool")
     if kind == "model" and not isinstance(spec.objectives, tuple):
         problems.append(f"{label}: objectives must be a tuple of objective names, not {type(spec.objectives).__name__}")
     return problems

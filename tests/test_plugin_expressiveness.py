@@ -87,3 +87,60 @@ def test_a_missing_plugin_module_is_reported_as_broken(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "BROKEN: plugin module 'nothere'" in captured.out and "nothere.py does not exist" in captured.out
     assert "Traceback" not in captured.err
+
+
+def _planned(registry, plugins, options):
+    from ganbench.options import parse_option_args
+    from ganbench.runner import plan
+
+    inv = Invocation(plugins=plugins, budget=Budget.parse("2steps"), device="cpu",
+                     plugin_options=parse_option_args(options))
+    return [run.config for run in plan(registry, inv)]
+
+
+def test_options_reach_the_family_and_the_objective_and_are_recorded(registry, tmp_path):
+    from ganbench.runner import build_objective, family_options
+
+    [config] = _planned(registry, ("dcgan:wgan",), ["dcgan.width=8", "wgan.clip=0.05"])
+    assert config.options == {"dcgan": {"width": 8}, "wgan": {"clip": 0.05}}
+    assert config.as_dict()["options"] == {"dcgan": {"width": 8}, "wgan": {"clip": 0.05}}
+    [plain] = _planned(registry, ("dcgan:wgan",), [])
+    assert plain.run_id != config.run_id  # part of the identity
+    assert family_options(registry.model("dcgan"), config) == {"width": 8}
+    assert build_objective(registry.objective("wgan"), config.options).clip == 0.05
+    assert build_objective(registry.objective("wgan"), plain.options).clip == 0.01  # the declared default
+
+
+def test_a_misspelt_option_is_refused_with_what_the_plugin_accepts(registry):
+    from ganbench.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"The model 'dcgan' has no option 'widht'\. Options it accepts: width \(int"):
+        _planned(registry, ("dcgan",), ["dcgan.widht=8"])
+    with pytest.raises(UsageError, match="--option names 'began', which this invocation does not run"):
+        _planned(registry, ("dcgan",), ["began.gamma=0.7"])
+    with pytest.raises(UsageError, match=r"dcgan.width takes int"):
+        _planned(registry, ("dcgan",), ["dcgan.width=wide"])
+    with pytest.raises(UsageError, match="must read NAME.KEY=VALUE"):
+        _planned(registry, ("dcgan",), ["width=8"])
+
+
+def test_a_suite_options_table_becomes_option_arguments_and_the_command_line_adds_to_it(tmp_path):
+    from ganbench.cli import build_parser
+    from ganbench.suite import parse_suite
+
+    suite = parse_suite({"name": "s", "options": {"dcgan": {"width": 16}, "wgan": {"clip": 0.02}}})
+    assert suite.defaults["option"] == ["dcgan.width=16", "wgan.clip=0.02"]
+    args = build_parser(suite.defaults).parse_args(["run", "--option", "dcgan.width=8"])
+    assert args.option == ["dcgan.width=16", "wgan.clip=0.02", "dcgan.width=8"]  # the command line comes last: it wins
+
+
+def test_builtin_option_defaults_match_the_constants_the_families_use(registry):
+    import importlib
+
+    for name in registry.names("model"):
+        spec = registry.model(name)
+        for option in spec.options:
+            module = importlib.import_module(f"ganbench_builtin.{name}")
+            constant = {"gamma": "GAMMA", "lr_patience": "LR_PATIENCE", "grow_fraction": "GROW_FRACTION"}.get(
+                option.name, option.name.upper())
+            assert getattr(module, constant) == option.default, (name, option.name)
