@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Budget": "budget", "Counters": "budget",
     "DataInfo": "data", "DatasetRequest": "data", "ImageDataset": "data",
-    "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
+    "ContractError": "errors", "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
     "Results": "frames", "load_results": "frames",
+    "MetricContext": "evaluation", "sample_images": "evaluation",
     "hookimpl": "hookspecs",
-    "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
-    "TrainSettings": "model",
+    "AdversarialModel": "model", "BuildContext": "model", "Draw": "model", "GanModel": "model", "StepContext": "model",
+    "StepLogs": "model", "TrainSettings": "model",
     "CriticInputs": "objective", "Objective": "objective", "OptimizerRecipe": "objective",
     "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
     "ObjectiveSpec": "specs", "PluginOption": "specs", "lazy": "specs", "lazy_mapping": "specs",
@@ -31,10 +32,11 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from .budget import Budget, Counters
     from .data import DataInfo, DatasetRequest, ImageDataset
-    from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
+    from .errors import ContractError, DatasetUnavailableError, GanbenchError, PluginError, UsageError
     from .frames import Results, load_results
+    from .evaluation import MetricContext, sample_images
     from .hookspecs import hookimpl
-    from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
+    from .model import AdversarialModel, BuildContext, Draw, GanModel, StepContext, StepLogs, TrainSettings
     from .objective import CriticInputs, Objective, OptimizerRecipe
     from .specs import (
         LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption, lazy,
@@ -62,15 +64,18 @@ __all__ = [
     "AdversarialModel",
     "Budget",
     "BuildContext",
+    "ContractError",
     "Counters",
     "CriticInputs",
     "DataInfo",
     "DatasetRequest",
     "DatasetSpec",
     "DatasetUnavailableError",
+    "Draw",
     "GanModel",
     "GanbenchError",
     "ImageDataset",
+    "MetricContext",
     "ExecutorSpec",
     "MetricSpec",
     "ModelSpec",
@@ -81,6 +86,7 @@ __all__ = [
     "PluginOption",
     "Results",
     "StepContext",
+    "StepLogs",
     "TrainSettings",
     "UsageError",
     "__version__",
@@ -88,4 +94,5 @@ __all__ = [
     "lazy",
     "lazy_mapping",
     "load_results",
+    "sample_images",
 ]

@@ -165,6 +165,26 @@ def scoring(model: GanModel, device: torch.device) -> Iterator[None]:
         yield
 
 
+def sample_images(model: GanModel, n: int, device: torch.device | str, seed: int = 0,
+                  batch_size: int = 256) -> torch.Tensor:
+    """``n`` generated images in [-1, 1], (N, C, H, W) on ``device``, for a metric to score.
+
+    Drawn under :func:`scoring` (eval mode, no gradients, the training random
+    streams untouched) from a generator seeded with ``seed``, so the same call
+    gives the same images; class labels, for a conditional family, are drawn
+    uniformly from the same generator. Generated in batches of ``batch_size`` to
+    bound memory; every latent is drawn first, so the batch size never changes the images.
+    """
+    device = torch.device(device)
+    generator = torch.Generator(device).manual_seed(seed)
+    with scoring(model, device):
+        z = model.sample_latent(n, device, generator=generator)
+        labels = (torch.randint(0, model.num_classes, (n,), device=device, generator=generator)
+                  if model.conditional and model.num_classes else None)
+        return torch.cat([model.generate(z[i : i + batch_size], None if labels is None else labels[i : i + batch_size])
+                          for i in range(0, n, batch_size)])
+
+
 def _check_scores(spec: MetricSpec, scores: Any) -> dict[str, float]:
     if not isinstance(scores, dict):
         raise GanbenchError(f"The metric {spec.name!r} returned {type(scores).__name__}, not a dict of named floats.")

@@ -144,3 +144,28 @@ def test_builtin_option_defaults_match_the_constants_the_families_use(registry):
             constant = {"gamma": "GAMMA", "lr_patience": "LR_PATIENCE", "grow_fraction": "GROW_FRACTION"}.get(
                 option.name, option.name.upper())
             assert getattr(module, constant) == option.default, (name, option.name)
+
+
+def test_what_a_plugin_needs_is_exported_and_every_export_resolves():
+    import ganbench
+
+    for name in ("Draw", "StepLogs", "MetricContext", "sample_images", "OptimizerRecipe", "PluginOption",
+                 "ContractError", "API_VERSION"):
+        assert name in ganbench.__all__, name
+    for name in ganbench.__all__:
+        assert getattr(ganbench, name) is not None, name
+
+
+def test_sample_images_draws_reproducible_images_without_touching_training(registry):
+    from ganbench import BuildContext, sample_images
+    from ganbench.data import DataInfo
+
+    ctx = BuildContext(DataInfo("d", 1, 16, 10), registry.objective("nonsaturating").build(),
+                       TrainSettings(batch_size=8, options={"width": 8}), torch.device("cpu"), 0)
+    model = registry.model("conditional").build(ctx)
+    before = torch.random.get_rng_state()
+    first = sample_images(model, 10, "cpu", seed=3, batch_size=4)
+    assert first.shape == (10, 1, 16, 16) and first.min() >= -1 and first.max() <= 1
+    assert torch.equal(first, sample_images(model, 10, "cpu", seed=3))
+    assert torch.equal(before, torch.random.get_rng_state())
+    assert all(net.training for net in model.networks().values())  # modes restored
