@@ -49,7 +49,7 @@ import torch
 
 from .budget import Counters
 from .data import ImageDataset
-from .errors import GanbenchError
+from .errors import GanbenchError, UsageError
 from .model import GanModel
 from .records import FAILED_METRICS
 from .specs import MetricSpec
@@ -224,6 +224,8 @@ def make_evaluator(
     A metric whose ``compute`` raises is left out of that evaluation and named,
     with ``origins[name]`` (its plugin and distribution), under
     :data:`FAILED_METRICS` in the scores; the other metrics are still computed.
+    A :class:`UsageError` still stops the evaluation: the command must change
+    (more images, fewer samples), which no other metric's score would fix.
     """
     origins = origins or {}
     names = tuple(spec.name for spec in specs)
@@ -246,7 +248,7 @@ def make_evaluator(
             for spec in specs:
                 try:
                     scores.update(_check_scores(spec, spec.compute(ctx)))
-                except KeyboardInterrupt:
+                except (KeyboardInterrupt, UsageError):  # an interrupt, or the user must change the command
                     raise
                 except BaseException as exc:  # noqa: BLE001 - one metric's fault costs its score, not the others or the run
                     failed[spec.name] = f"{type(exc).__name__}: {exc}"
