@@ -24,7 +24,7 @@ from .data import DATA_PLACEMENTS, BatchStream, DatasetRequest, ImageDataset, ch
 from .environment import capture, device_model, device_name
 from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
-from .contracts import check_built
+from .contracts import MODEL_METHODS, OBJECTIVE_METHODS, check_built
 from .errors import ContractError, GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
@@ -389,10 +389,10 @@ def _train_locked(
             channels_last=config.channels_last,
         )
         objective = build_objective(run.objective, config.options)
-        check_built(objective, Objective, "build", kind="objective")
+        check_built(objective, Objective, OBJECTIVE_METHODS, kind="objective")
         ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
         model = run.model.build(ctx)
-        check_built(model, GanModel, "build")
+        check_built(model, GanModel, MODEL_METHODS)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))

@@ -65,7 +65,7 @@ def _build(flaw):
 
 
 FLAWS = {
-    "wrong-type": "its build returned Linear, not a GanModel",
+    "wrong-type": "its build returned Linear, not a GanModel (it has no networks, optimizers, train_step",
     "flat": "generate returned shape (64, 256) for 64 latents; the data needs (64, 1, 16, 16)",
     "half": "generate returned shape (64, 1, 8, 8)",
     "range": "images must lie in [-1, 1]",
