@@ -5,6 +5,9 @@ is an implementation detail of the core.
 """
 
 __version__ = "0.1.0"
+#: The plugin API this ganbench implements. A plugin declares the version it targets with a
+#: module-level ``GANBENCH_API_VERSION = 1``; see docs/plugins.md, "Versions and deprecation".
+API_VERSION = 1
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -15,27 +18,30 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Budget": "budget", "Counters": "budget",
     "DataInfo": "data", "DatasetRequest": "data", "ImageDataset": "data",
-    "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
+    "ContractError": "errors", "DatasetUnavailableError": "errors", "GanbenchError": "errors", "PluginError": "errors", "UsageError": "errors",
     "Results": "frames", "load_results": "frames", "count_label": "naming",
+    "MetricContext": "evaluation", "sample_images": "evaluation",
     "hookimpl": "hookspecs",
-    "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
-    "TrainSettings": "model",
-    "CriticInputs": "objective", "Objective": "objective",
+    "AdversarialModel": "model", "BuildContext": "model", "Draw": "model", "GanModel": "model", "StepContext": "model",
+    "StepLogs": "model", "TrainSettings": "model",
+    "CriticInputs": "objective", "Objective": "objective", "OptimizerRecipe": "objective",
     "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
-    "ObjectiveSpec": "specs", "lazy": "specs", "lazy_mapping": "specs",
+    "ObjectiveSpec": "specs", "PluginOption": "specs", "lazy": "specs", "lazy_mapping": "specs",
 }
 
 if TYPE_CHECKING:
     from .budget import Budget, Counters
     from .data import DataInfo, DatasetRequest, ImageDataset
-    from .errors import DatasetUnavailableError, GanbenchError, PluginError, UsageError
+    from .errors import ContractError, DatasetUnavailableError, GanbenchError, PluginError, UsageError
     from .naming import count_label
     from .frames import Results, load_results
+    from .evaluation import MetricContext, sample_images
     from .hookspecs import hookimpl
-    from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
-    from .objective import CriticInputs, Objective
+    from .model import AdversarialModel, BuildContext, Draw, GanModel, StepContext, StepLogs, TrainSettings
+    from .objective import CriticInputs, Objective, OptimizerRecipe
     from .specs import (
-        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
+        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption, lazy,
+        lazy_mapping,
     )
 
 
@@ -53,28 +59,35 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "API_VERSION",
     "LOGIT",
     "RECONSTRUCTION",
     "AdversarialModel",
     "Budget",
     "BuildContext",
+    "ContractError",
     "Counters",
     "CriticInputs",
     "DataInfo",
     "DatasetRequest",
     "DatasetSpec",
     "DatasetUnavailableError",
+    "Draw",
     "GanModel",
     "GanbenchError",
     "ImageDataset",
+    "MetricContext",
     "ExecutorSpec",
     "MetricSpec",
     "ModelSpec",
     "Objective",
     "ObjectiveSpec",
+    "OptimizerRecipe",
     "PluginError",
+    "PluginOption",
     "Results",
     "StepContext",
+    "StepLogs",
     "TrainSettings",
     "UsageError",
     "__version__",
@@ -83,4 +96,5 @@ __all__ = [
     "lazy",
     "lazy_mapping",
     "load_results",
+    "sample_images",
 ]

@@ -96,6 +96,10 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--no-plugin", action="append", default=[], metavar="NAME",
                         help="skip the plugin with this entry-point name (repeatable); "
                         "GANBENCH_DISABLE_PLUGINS=a,b does the same")
+    parser.add_argument("--plugin-module", action="append", default=[], metavar="PATH_OR_MODULE",
+                        help="load a plugin from a .py file, a package directory or an importable module without "
+                        "installing it, for development (repeatable); GANBENCH_PLUGIN_MODULES does the same "
+                        "(separated by the path separator)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="train plugins under one budget and print the leaderboard",
@@ -128,6 +132,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=_positive_int, default=10,
                      help="log losses every N steps (losses are read from the device once per N steps)")
     _add_speed_options(run)
+    run.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                     help="an option of one family or objective, e.g. dcgan.width=32 or wgan.clip=0.02 (repeatable); "
+                     "a misspelt key is refused with the options the plugin accepts")
     run.add_argument("--metrics", default=DEFAULT_METRICS,
                      help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
     run.add_argument("--extractor", default=None,
@@ -280,15 +287,20 @@ def _print_board(results: Path, rank_by: str | None) -> None:
 
 
 def cmd_plugins(registry) -> int:
+    """List every contributed name; exit non-zero when a plugin is broken or two claim one name (for CI)."""
     columns = ["name", "kind", "distribution", "version", "description"]
     rows = [[row[c] if c != "description" or len(row[c]) <= 90 else row[c][:87] + "..." for c in columns]
             for row in registry.rows()]
     widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
     for r in [columns, *rows]:  # a plain table: pandas would cost a second of start-up here
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    for (kind, name), owners in sorted(registry.conflicts.items()):
+        print(f"\nCONFLICT: the {kind} name {name!r} is registered by {' and by '.join(map(str, owners))}; "
+              f"neither is usable until one is disabled (--no-plugin ENTRY_POINT or GANBENCH_DISABLE_PLUGINS) "
+              "or uninstalled.")
     for broken in registry.broken:
         print(f"\nBROKEN: {broken.info}: {broken.error}")
-    return EXIT_OK
+    return EXIT_USAGE if registry.broken or registry.conflicts else EXIT_OK
 
 
 def cmd_profile(args: argparse.Namespace, registry) -> int:
@@ -317,6 +329,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
     """The validated :class:`Invocation` of parsed ``run`` options."""
     from .evaluation import EvalOptions
     from .model import TrainSettings
+    from .options import parse_option_args
     from .runner import Invocation
 
     return Invocation(
@@ -351,6 +364,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         wait_for_locks=not args.no_wait,
         deterministic=args.deterministic,
         log_to=_names(args.log_to),
+        plugin_options=parse_option_args(args.option),
         executor=ExecutorOptions(
             name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
             address=args.ray_address or None, max_retries=args.max_retries,
@@ -555,7 +569,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return EXIT_OK
         from .plugins import build_registry  # entry-point metadata: not needed for --help
 
-        registry = build_registry(disabled=args.no_plugin)
+        registry = build_registry(disabled=args.no_plugin, modules=args.plugin_module)
         if args.command == "check":
             return cmd_check(args, registry)
         if args.command == "plugins":

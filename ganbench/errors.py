@@ -46,6 +46,18 @@ class PluginError(GanbenchError):
     """A plugin could not be loaded, or returned something ganbench cannot use."""
 
 
+class ContractError(PluginError):
+    """A plugin broke the plugin contract while a run used it (a wrong type, shape, dtype or range).
+
+    ``kind`` says which plugin of the run is at fault ("model" or "objective"),
+    so the runner can name it and its distribution.
+    """
+
+    def __init__(self, message: str, kind: str = "model") -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
 class DatasetUnavailableError(GanbenchError):
     """A dataset's files are not on disk and could not be fetched."""
 

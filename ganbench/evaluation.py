@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,9 @@ import torch
 
 from .budget import Counters
 from .data import ImageDataset
-from .errors import GanbenchError
+from .errors import GanbenchError, UsageError
 from .model import GanModel
+from .records import FAILED_METRICS
 from .specs import MetricSpec
 from .store import check_writable
 
@@ -166,6 +168,26 @@ def scoring(model: GanModel, device: torch.device) -> Iterator[None]:
         yield
 
 
+def sample_images(model: GanModel, n: int, device: torch.device | str, seed: int = 0,
+                  batch_size: int = 256) -> torch.Tensor:
+    """``n`` generated images in [-1, 1], (N, C, H, W) on ``device``, for a metric to score.
+
+    Drawn under :func:`scoring` (eval mode, no gradients, the training random
+    streams untouched) from a generator seeded with ``seed``, so the same call
+    gives the same images; class labels, for a conditional family, are drawn
+    uniformly from the same generator. Generated in batches of ``batch_size`` to
+    bound memory; every latent is drawn first, so the batch size never changes the images.
+    """
+    device = torch.device(device)
+    generator = torch.Generator(device).manual_seed(seed)
+    with scoring(model, device):
+        z = model.sample_latent(n, device, generator=generator)
+        labels = (torch.randint(0, model.num_classes, (n,), device=device, generator=generator)
+                  if model.conditional and model.num_classes else None)
+        return torch.cat([model.generate(z[i : i + batch_size], None if labels is None else labels[i : i + batch_size])
+                          for i in range(0, n, batch_size)])
+
+
 def _check_scores(spec: MetricSpec, scores: Any) -> dict[str, float]:
     if not isinstance(scores, dict):
         raise GanbenchError(f"The metric {spec.name!r} returned {type(scores).__name__}, not a dict of named floats.")
@@ -198,8 +220,17 @@ def make_evaluator(
     options: EvalOptions,
     device: torch.device,
     seed: int,
+    origins: Mapping[str, str] | None = None,
 ) -> Evaluator:
-    """An evaluator for ``model``; every metric's ``prepare`` runs now, before training."""
+    """An evaluator for ``model``; every metric's ``prepare`` runs now, before training.
+
+    A metric whose ``compute`` raises is left out of that evaluation and named,
+    with ``origins[name]`` (its plugin and distribution), under
+    :data:`FAILED_METRICS` in the scores; the other metrics are still computed.
+    A :class:`UsageError` still stops the evaluation: the command must change
+    (more images, fewer samples), which no other metric's score would fix.
+    """
+    origins = origins or {}
     names = tuple(spec.name for spec in specs)
     if len(set(names)) != len(names):
         raise GanbenchError(f"A metric is listed twice in {', '.join(names)}; name each metric once.")
@@ -215,9 +246,20 @@ def make_evaluator(
         del counters
         ctx = replace(base, fraction=fraction, num_samples=samples_for(options, fraction), shared={})
         scores: dict[str, float] = {}
+        failed: dict[str, str] = {}
         with scoring(model, ctx.device):
             for spec in specs:
-                scores.update(_check_scores(spec, spec.compute(ctx)))
+                try:
+                    scores.update(_check_scores(spec, spec.compute(ctx)))
+                except (KeyboardInterrupt, UsageError):  # an interrupt, or the user must change the command
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - one metric's fault costs its score, not the others or the run
+                    failed[spec.name] = f"{type(exc).__name__}: {exc}"
+                    where = origins.get(spec.name, "")
+                    print(f"warning: the metric {spec.name!r}{f' ({where})' if where else ''} failed at "
+                          f"{fraction:.0%} of the budget; its score is missing: {failed[spec.name]}", file=sys.stderr)
+        if failed:
+            scores[FAILED_METRICS] = failed  # type: ignore[assignment]  # kept in scores.json, never ranked
         return scores
 
     return evaluate

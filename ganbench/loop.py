@@ -22,6 +22,7 @@ import torch
 
 from .budget import Budget, Counters
 from .clock import TrainClock
+from .contracts import check_images, check_step_logs
 from .data import BatchStream
 from .errors import DivergedError
 from .grid import save_grid
@@ -113,6 +114,7 @@ class TrainingLoop:
         #: (steps, images) after each step still in the window, to place a divergence exactly
         self._step_marks: list[tuple[int, int]] = []
         self.clock = TrainClock(device)
+        self._images_checked = False
         self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
         model.latent_generator = torch.Generator(device).manual_seed(latent_seed(self.config.seed))
         c = self.config
@@ -150,6 +152,10 @@ class TrainingLoop:
         with torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
         self.model.train()
+        data = self.stream.dataset
+        # shape and dtype at every grid (free); the range, one read, at this process's first grid only
+        check_images(images, len(self.z_fixed), data.channels, data.resolution, values=not self._images_checked)
+        self._images_checked = True
         first, *others = [self.directory / "samples" / f"{name}.png" for name in names]
         save_grid(first, images, nrow=8)
         for path in others:
@@ -254,6 +260,7 @@ class TrainingLoop:
         while not self.budget.exhausted(self.counters):
             with speed.autocast(self.config.precision, self.device):
                 losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
+            check_step_logs(losses)
             if self.model.grad_scaler is not None:
                 self.model.grad_scaler.update()
             self.counters.steps += 1

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .contracts import check_critic_output
 from .data import DataInfo
 from .latent import sample_latent
 from .objective import CriticInputs, Objective
@@ -170,13 +171,26 @@ def frozen(network: nn.Module) -> Iterator[nn.Module]:
             p.requires_grad_(True)
 
 
+def _parameters(optimizer: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
+    """The parameters a family's optimiser trains, for an objective's recipe to train instead."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 class AdversarialModel(GanModel):
     """A generator, a discriminator, two Adam-style optimisers and an objective.
 
     The discriminator sees real and fake batches in separate forward passes by
     default (``settings.separate_batches``), so batch-norm statistics are never
     computed over a mix of the two.
+
+    The objective's optimiser recipe (:attr:`Objective.optimizers`) replaces
+    ``opt_g``/``opt_d`` over the same parameters, unless the family sets
+    ``keeps_own_optimizers`` because its paper tuned its optimiser together
+    with that objective. After each discriminator update the objective's
+    :meth:`~ganbench.Objective.after_critic_step` runs.
     """
+
+    keeps_own_optimizers: bool = False
 
     def __init__(
         self,
@@ -191,8 +205,11 @@ class AdversarialModel(GanModel):
     ) -> None:
         self.generator = generator
         self.discriminator = discriminator
-        self.opt_g = opt_g
-        self.opt_d = opt_d
+        recipes = {} if self.keeps_own_optimizers else objective.optimizers
+        # user option > objective recipe > family recipe (the family's own opt_g/opt_d); see ganbench.objective
+        self.opt_g = recipes["generator"].build(_parameters(opt_g), ctx.settings.lr) if "generator" in recipes else opt_g
+        self.opt_d = (recipes["discriminator"].build(_parameters(opt_d), ctx.settings.lr)
+                      if "discriminator" in recipes else opt_d)
         self.objective = objective
         self.latent_dim = latent_dim
         self.latent = ctx.settings.latent or latent
@@ -239,10 +256,13 @@ class AdversarialModel(GanModel):
             else:
                 both_labels = None if labels is None else torch.cat([labels, labels])
                 d_real, d_fake = self._d(torch.cat([real, fake]), both_labels).split(real.shape[0])
+            check_critic_output(d_real, real, self.objective.needs)
+            check_critic_output(d_fake, fake, self.objective.needs)
             loss_d, d_logs = self.objective.discriminator_loss(
                 CriticInputs(real, fake, d_real, d_fake, lambda x, y=labels: self._d(x, y))
             )
             self.update(self.opt_d, loss_d)
+            self.objective.after_critic_step(self.discriminator)
         with frozen(self.discriminator):  # D's weight gradients would be discarded: don't compute them
             fake = kept if kept is not None else self._g(self.sample_latent(real.shape[0], real.device), labels)
             loss_g, g_logs = self.objective.generator_loss(fake, self._d(fake, labels))

@@ -10,20 +10,27 @@ and is skipped without taking the others down.
 from __future__ import annotations
 
 import importlib.metadata as md
+import importlib.util
 import os
+import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import API_VERSION, __version__, hookspecs
 from .errors import PluginError, UnknownNameError
-from .specs import SPEC_TYPES, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, check_name
+from .specs import SPEC_TYPES, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, spec_problems
 
 GROUP = "ganbench"
 DISABLE_ENV = "GANBENCH_DISABLE_PLUGINS"
+#: Plugin modules to load without installing them (``--plugin-module``), separated by ``os.pathsep``.
+MODULES_ENV = "GANBENCH_PLUGIN_MODULES"
+#: What stands for the distribution of a plugin loaded with ``--plugin-module``.
+FROM_PATH = "(path)"
 REGISTRATION_HOOKS = {
     "model": "ganbench_models",
     "objective": "ganbench_objectives",
@@ -31,6 +38,10 @@ REGISTRATION_HOOKS = {
     "metric": "ganbench_metrics",
     "executor": "ganbench_executors",
 }
+#: The attribute of an entry point's object (a module-level constant) naming the plugin API version it targets.
+API_ATTRIBUTE = "GANBENCH_API_VERSION"
+#: Plugin API version -> the ganbench releases that load it (see docs/plugins.md, "Versions and deprecation").
+API_RELEASES = {1: "ganbench>=0.1,<2"}
 EVENT_HOOKS = ("ganbench_run_started", "ganbench_step_logged", "ganbench_evaluation_done", "ganbench_run_finished")
 
 
@@ -44,13 +55,19 @@ class PluginInfo:
     version: str
 
     def __str__(self) -> str:
+        if self.distribution == FROM_PATH:
+            return f"plugin module {self.name!r} ({self.value}) {FROM_PATH}"
         return f"entry point {self.name!r} ({self.value}) from {self.distribution} {self.version}"
 
 
 @dataclass(frozen=True)
 class BrokenPlugin:
+    """A plugin (or one record of it: ``kind`` and ``name`` then say which) that was refused, and why."""
+
     info: PluginInfo
     error: str
+    kind: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +140,9 @@ class Registry:
         if name in table:
             return table[name]
         for broken in self.broken:
-            if broken.info.name == name:
+            if (broken.kind, broken.name) == (kind, name):
+                raise PluginError(f"The {kind} {name!r} from {broken.info} was refused: {broken.error}")
+            if broken.info.name == name and not broken.kind:
                 raise PluginError(f"The plugin providing {name!r} failed to load: {broken.error}")
         hint = ""
         if self.broken:
@@ -153,8 +172,26 @@ class Registry:
 
     @property
     def hook(self) -> Any:
-        """Run-event hooks: ``registry.hook.ganbench_step_logged(run=..., record=...)``."""
+        """pluggy's hook caller; the runner uses :meth:`notify` instead, which isolates listeners."""
         return self.pm.hook
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a run-event hook on every listener, isolating each one.
+
+        A listener that raises (anything but KeyboardInterrupt, the interrupt path;
+        ``SystemExit`` included) is unregistered for the rest of the invocation with
+        a warning naming it and its distribution: a broken tracker never costs a run.
+        """
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):  # pluggy's order: last registered first
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - see the docstring
+                info = next((p for p in self.plugins if p.name == impl.plugin_name), impl.plugin_name)
+                self.pm.unregister(name=impl.plugin_name)
+                warnings.warn(f"ganbench: disabled the listener {info} for the rest of this invocation: its "
+                              f"{hook_name} raised {type(exc).__name__}: {exc}", stacklevel=2)
 
     def distributions(self) -> dict[str, str]:
         """Distribution -> version of every loaded plugin, for run records."""
@@ -179,15 +216,7 @@ class Registry:
     # -- building ---------------------------------------------------------
 
     def _add(self, kind: str, spec: Any, info: PluginInfo) -> None:
-        expected = SPEC_TYPES[kind]
-        if not isinstance(spec, expected):
-            raise PluginError(f"{REGISTRATION_HOOKS[kind]} returned {type(spec).__name__}, not {expected.__name__}")
-        problem = check_name(spec.name)
-        if problem:
-            raise PluginError(f"{kind} name {spec.name!r} is not valid: {problem}")
-        if not callable(getattr(spec, {"model": "build", "objective": "build", "dataset": "load", "metric": "compute",
-                                  "executor": "execute"}[kind])):
-            raise PluginError(f"{kind} {spec.name!r} has nothing callable to build or load it")
+        """Accept a checked spec; a name two plugins register goes to ``conflicts`` (neither is usable)."""
         table = self.specs[kind]
         if spec.name in table or (kind, spec.name) in self.conflicts:
             owners = self.conflicts.setdefault((kind, spec.name), [table.pop(spec.name).plugin] if spec.name in table else [])
@@ -195,32 +224,82 @@ class Registry:
             return
         table[spec.name] = Registered(spec, info)
 
+    def _refuse(self, kind: str, name: str, why: str) -> None:
+        """Withdraw an accepted spec whose cross-references do not hold, keeping the reason."""
+        registered = self.specs[kind].pop(name)
+        self.broken.append(BrokenPlugin(registered.plugin, f"{kind} {name!r}: {why}", kind, name))
+
+    def check_references(self) -> None:
+        """Refuse families whose default or listed objectives nothing registers (checked once all plugins loaded)."""
+        known = set(self.specs["objective"]) | {n for k, n in self.conflicts if k == "objective"}
+        for name, reg in sorted(self.specs["model"].items()):
+            spec: ModelSpec = reg.spec
+            missing = [o for o in spec.objectives if o not in known]
+            if spec.default_objective not in known:
+                self._refuse("model", name, f"default_objective={spec.default_objective!r} names no installed "
+                             f"objective (installed: {', '.join(sorted(known)) or 'none'})")
+            elif missing:
+                self._refuse("model", name, f"objectives= lists {', '.join(map(repr, missing))}, which no plugin "
+                             f"registers (installed: {', '.join(sorted(known)) or 'none'})")
+            elif spec.objectives and spec.default_objective not in spec.objectives:
+                self._refuse("model", name, f"default_objective={spec.default_objective!r} is not among its "
+                             f"objectives= ({', '.join(spec.objectives)})")
+
 
 def _doc_line(obj: Any) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
     return doc.splitlines()[0] if doc else ""
 
 
+def _load_module(target: str) -> tuple[PluginInfo, Callable[[], Any]]:
+    """A plugin named by a ``.py`` file, a package directory or a module name, and how to import it."""
+    path = Path(target).expanduser()
+    if path.suffix == ".py" or path.is_dir():
+        name = path.stem if path.suffix == ".py" else path.name
+        info = PluginInfo(name, str(path), FROM_PATH, "")
+
+        def load() -> Any:
+            location = path / "__init__.py" if path.is_dir() else path
+            if not location.is_file():
+                raise FileNotFoundError(f"{location} does not exist")
+            spec = importlib.util.spec_from_file_location(name, location)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[name] = module  # its own relative imports, and pickling, find it
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            return module
+
+        return info, load
+    return PluginInfo(target.rpartition(".")[2], target, FROM_PATH, ""), lambda: importlib.import_module(target)
+
+
+def modules_from_env() -> list[str]:
+    return [m for m in os.environ.get(MODULES_ENV, "").split(os.pathsep) if m.strip()]
+
+
 def build_registry(
     disabled: Iterable[str] = (),
     entry_points: Iterable[md.EntryPoint] | None = None,
     extra: Iterable[tuple[PluginInfo, Any]] = (),
+    modules: Iterable[str] = (),
 ) -> Registry:
     """Load every plugin and collect what it contributes.
 
     ``disabled`` (plus ``GANBENCH_DISABLE_PLUGINS``) names entry points to
-    skip. ``entry_points`` and ``extra`` let tests inject plugins without
+    skip. ``modules`` (plus ``GANBENCH_PLUGIN_MODULES``) are plugins loaded
+    from a path or module name without being installed, attributed to
+    "(path)". ``entry_points`` and ``extra`` let tests inject plugins without
     installing them; ``extra`` pairs an info record with an object to register.
     """
     pm = get_plugin_manager()
     registry = Registry(pm, disabled=set(disabled) | disabled_from_env())
     candidates: list[tuple[PluginInfo, Any]] = []
-    for ep in _entry_points() if entry_points is None else entry_points:
-        info = _info(ep)
+    loaders = [(_info(ep), ep.load) for ep in (_entry_points() if entry_points is None else entry_points)]
+    loaders += [_load_module(target) for target in [*modules, *modules_from_env()]]
+    for info, load in loaders:
         if info.name in registry.disabled:
             continue
         try:
-            candidates.append((info, ep.load()))
+            candidates.append((info, load()))
         except Exception as exc:  # a broken third-party plugin must not take the others down
             registry.broken.append(BrokenPlugin(info, f"importing {info.value} raised {type(exc).__name__}: {exc}"))
     candidates.extend((info, obj) for info, obj in extra if info.name not in registry.disabled)
@@ -230,6 +309,10 @@ def build_registry(
             other = next(p for p in registry.plugins if p.name == info.name)
             registry.broken.append(BrokenPlugin(info, f"the entry-point name {info.name!r} is already used by {other}"))
             continue
+        incompatible = api_problem(obj, info)
+        if incompatible:
+            registry.broken.append(BrokenPlugin(info, incompatible))
+            continue
         try:
             pm.register(obj, name=info.name)
             pm.check_pending()
@@ -237,40 +320,74 @@ def build_registry(
             pm.unregister(name=info.name)
             registry.broken.append(BrokenPlugin(info, f"{type(exc).__name__}: {exc}"))
             continue
-        try:
-            contributed = _collect(pm, obj)
-        except Exception as exc:
-            pm.unregister(name=info.name)
-            registry.broken.append(BrokenPlugin(info, f"{type(exc).__name__}: {exc}"))
-            continue
+        contributed, errors = _collect(pm, obj)
+        registry.broken.extend(BrokenPlugin(info, error, kind, name) for kind, name, error in errors)
         for kind, spec in contributed:
             registry._add(kind, spec, info)
         registry.plugins.append(info)
         if any(hasattr(obj, name) for name in EVENT_HOOKS):
             registry.listeners.append(info)
+    registry.check_references()
 
     for broken in registry.broken:
-        warnings.warn(f"ganbench: skipped the plugin {broken.info}: {broken.error}", stacklevel=2)
+        warnings.warn(f"ganbench: skipped {'a record of ' if broken.kind else ''}the plugin at {broken.info}: "
+                      f"{broken.error}", stacklevel=2)
     return registry
 
 
-def _collect(pm: pluggy.PluginManager, plugin: Any) -> list[tuple[str, Any]]:
-    """Call one plugin's registration hooks and check every record before accepting any."""
+def api_problem(plugin: Any, info: PluginInfo) -> str | None:
+    """Why ``plugin`` cannot load into this ganbench (the API version it targets), or None when it can.
+
+    A plugin that declares no version is taken to target API version 1, with a
+    warning: from API version 2 on, the declaration is required.
+    """
+    declared = getattr(plugin, API_ATTRIBUTE, None)
+    if declared is None:
+        warnings.warn(f"ganbench: the plugin {info} declares no {API_ATTRIBUTE}; assuming 1. Add "
+                      f"`{API_ATTRIBUTE} = {API_VERSION}` to {info.value.partition(':')[0]} "
+                      "(it will be required from plugin API version 2).", FutureWarning, stacklevel=3)
+        return None
+    if isinstance(declared, bool) or not isinstance(declared, int):
+        return f"{API_ATTRIBUTE} must be an int such as {API_VERSION}, not {declared!r}"
+    if declared in API_RELEASES:
+        return None
+    supported = ", ".join(f"API {v} ({r})" for v, r in sorted(API_RELEASES.items()))
+    wanted = API_RELEASES.get(declared, "a newer ganbench" if declared > API_VERSION else "an older ganbench")
+    return (f"{info.distribution} {info.version} targets plugin API version {declared}, which ganbench {__version__} "
+            f"does not load (it loads {supported}); it needs {wanted}. Install a matching release of either.")
+
+
+def _collect(pm: pluggy.PluginManager, plugin: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, str, str]]]:
+    """Call one plugin's registration hooks and check each record on its own.
+
+    Returns the records that pass and one (kind, name, message) per problem, so a plugin with
+    one bad record keeps its good ones and its author sees every mistake at once.
+    """
     found: list[tuple[str, Any]] = []
-    probe = Registry(pm)
+    errors: list[tuple[str, str, str]] = []
+    names: set[tuple[str, str]] = set()
     for kind, hook_name in REGISTRATION_HOOKS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             if impl.plugin is not plugin:
                 continue
-            result = impl.function()
-            if result is None:
+            try:
+                result = impl.function()
+                if result is None:
+                    continue
+                if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
+                    raise PluginError(f"must return an iterable of specs, got {type(result).__name__}")
+                records = list(result)
+            except Exception as exc:  # noqa: BLE001 - one failing hook must not hide the plugin's other records
+                errors.append(("", "", f"{hook_name} raised {type(exc).__name__}: {exc}"))
                 continue
-            if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
-                raise PluginError(f"{hook_name} must return an iterable of specs, got {type(result).__name__}")
-            for spec in result:
-                probe._add(kind, spec, PluginInfo("", "", "", ""))
+            for spec in records:
+                problems = spec_problems(kind, spec)
+                if not problems and (kind, spec.name) in names:
+                    problems = [f"{kind} {spec.name!r} is registered twice by this plugin"]
+                if problems:
+                    name = getattr(spec, "name", "") if isinstance(spec, SPEC_TYPES[kind]) else ""
+                    errors.extend((kind if name else "", name, f"{hook_name}: {p}") for p in problems)
+                    continue
+                names.add((kind, spec.name))
                 found.append((kind, spec))
-    if probe.conflicts:
-        names = ", ".join(n for _, n in probe.conflicts)
-        raise PluginError(f"the plugin registers the same name twice: {names}")
-    return found
+    return found, errors

@@ -37,7 +37,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: Keys of a ``scores.json`` entry that locate an evaluation rather than score it.
-EVALUATION_META = ("fraction", "step", "kimg")
+#: The key of an evaluation (in scores.json) naming each metric that failed there, with its error text.
+FAILED_METRICS = "errors"
+EVALUATION_META = ("fraction", "step", "kimg", FAILED_METRICS)
 #: Prefix of the held-out selection scores in ``scores.json`` (:mod:`ganbench.selection`); never reported as scores.
 HELDOUT = "heldout:"
 
@@ -100,6 +102,9 @@ class RunConfig:
     compile: bool = False
     channels_last: bool = False
     reuse_fakes: bool = False
+    #: The objective's optimiser recipe per network (``OptimizerRecipe.as_dict``), applied unless the family
+    #: keeps its own; left out when the objective has none, so those runs keep their run ids.
+    objective_optimizers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pair(self) -> str:
@@ -120,6 +125,8 @@ class RunConfig:
         d = asdict(self)
         d["grid_fractions"] = list(self.grid_fractions)
         d["metrics"] = list(self.metrics)
+        if not d["objective_optimizers"]:
+            del d["objective_optimizers"]
         if d["data_fingerprint"] is None:  # datasets without one keep the run ids they had before it existed
             del d["data_fingerprint"]
         for name, default in SPEED_DEFAULTS.items():

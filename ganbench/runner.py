@@ -24,11 +24,13 @@ from .data import DATA_PLACEMENTS, BatchStream, DatasetRequest, ImageDataset, ch
 from .environment import capture, device_model, device_name
 from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
-from .errors import GanbenchError, UnknownNameError, UsageError
+from .contracts import MODEL_METHODS, OBJECTIVE_METHODS, check_built
+from .errors import ContractError, GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
+from .objective import Objective
 from .plugins import Registry
-from . import backends, checkpoint, signals
+from . import backends, checkpoint, options, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .speed import check_precision
@@ -36,7 +38,7 @@ from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
 from .diversity import judge
-from .records import COMPLETED, FAILED, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
+from .records import COMPLETED, FAILED, FAILED_METRICS, FINAL, INTERRUPTED, LOCKED, RunConfig, RunInfo, RunRecord, fraction_label
 from .specs import DatasetSpec, ModelSpec, ObjectiveSpec
 from . import store
 from .store import write_json, write_text
@@ -68,6 +70,8 @@ class Invocation:
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     #: auto, yes or no: keep the uint8 dataset on the training device (see ganbench.data.data_on_device).
     data_on_device: str = "auto"
+    #: Per-plugin options by family or objective name (``--option NAME.KEY=VALUE``); see ganbench.options.
+    plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def runs_dir(self) -> Path:
@@ -177,11 +181,14 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
         raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
     planned: list[PlannedRun] = []
     seen: set[str] = set()
-    for text in inv.plugins:
-        model, objective = resolve_pair(registry, text)
+    pairs = [resolve_pair(registry, text) for text in inv.plugins]
+    options.check_targets(inv.plugin_options, [spec.name for pair in pairs for spec in pair])
+    for model, objective in pairs:
         if (model.name, objective.name) in seen:
             continue
         seen.add((model.name, objective.name))
+        chosen = options.resolve(inv.plugin_options, (model, objective))
+        recipes = {role: recipe.as_dict() for role, recipe in build_objective(objective, chosen).optimizers.items()}
         for seed in inv.seeds:
             s = inv.settings
             config = RunConfig(
@@ -200,14 +207,26 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 log_every=inv.log_every,
                 metrics=inv.evaluation.metrics,
                 evaluation=_evaluation_config(inv.evaluation),
-                options=dict(s.options),
+                options=chosen,
                 precision=check_precision(s.precision),
                 compile=s.compile,
                 channels_last=s.channels_last,
                 reuse_fakes=s.reuse_fakes,
+                objective_optimizers=recipes,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
+
+
+def build_objective(spec: ObjectiveSpec, chosen: dict[str, dict[str, Any]]) -> Objective:
+    """A fresh objective built with its options (its declared defaults, then what the user chose)."""
+    given = options.with_defaults(spec, chosen.get(spec.name, {}))
+    return spec.build(**given) if given else spec.build()
+
+
+def family_options(spec: ModelSpec, config: RunConfig) -> dict[str, Any]:
+    """What ``BuildContext.settings.options`` holds for a run's family: its declared defaults, then the user's."""
+    return options.with_defaults(spec, config.options.get(config.family, {}))
 
 
 def _evaluation_config(options: EvalOptions) -> dict[str, Any]:
@@ -266,6 +285,18 @@ def with_data_fingerprint(run: PlannedRun, dataset: ImageDataset) -> PlannedRun:
     return replace(run, config=replace(run.config, data_fingerprint=str(fingerprint)))
 
 
+def with_dataset_extractor(registry: Registry, inv: Invocation) -> Invocation:
+    """The invocation with the dataset's ``default_extractor`` when the user named none.
+
+    Applied when scoring, not when planning: the run config keeps recording what
+    the user asked for, so the ids of existing runs do not change.
+    """
+    if inv.evaluation.extractor is not None:
+        return inv
+    extractor = registry.dataset(split_name(inv.dataset)[0]).default_extractor
+    return inv if extractor is None else replace(inv, evaluation=replace(inv.evaluation, extractor=extractor))
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -292,6 +323,7 @@ def run_locally(registry: Registry, inv: Invocation) -> list[RunRecord]:
 def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun], dataset: ImageDataset) -> list[RunRecord]:
     """Train planned runs in this process, one after another (how every executor's worker trains)."""
     check_requirements(planned, dataset)
+    inv = with_dataset_extractor(registry, inv)
     planned = [with_data_fingerprint(run, dataset) for run in planned]
     backends.configure(inv.deterministic)  # before anything runs on the device: cuBLAS reads its setting at start
     device = resolve_device(inv.device)
@@ -385,19 +417,22 @@ def _train_locked(
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
     )
     write_json(directory / "run.json", record.as_dict())
-    registry.hook.ganbench_run_started(run=info)
+    registry.notify("ganbench_run_started", run=info)
     loop: TrainingLoop | None = None
     try:
         resume = None if inv.fresh else _resumable(checkpoint.load_latest(directory), directory)
         torch.manual_seed(config.seed)
         settings = TrainSettings(
             batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-            separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options),
+            separate_batches=config.separate_batches, lr=config.lr, options=family_options(run.model, config),
             reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
             channels_last=config.channels_last,
         )
-        ctx = BuildContext(dataset.info, run.objective.build(), settings, device, config.seed)
+        objective = build_objective(run.objective, config.options)
+        check_built(objective, Objective, OBJECTIVE_METHODS, kind="objective")
+        ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
         model = run.model.build(ctx)
+        check_built(model, GanModel, MODEL_METHODS)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
@@ -406,19 +441,21 @@ def _train_locked(
         evaluator, fractions = None, ()
         if inv.evaluation.metrics:
             specs = [registry.metric(name) for name in inv.evaluation.metrics]
-            evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed)
+            origins = {name: str(registry.get("metric", name).plugin) for name in inv.evaluation.metrics}
+            evaluator = make_evaluator(specs, model, dataset, inv.evaluation, device, config.seed, origins)
             fractions = tuple(sorted(set(inv.evaluation.fractions) | {1.0}))
             if inv.evaluation.select_best:
                 evaluator = _selecting(registry, evaluator, model, dataset, inv, device, config.seed, directory,
                                        fresh_start=resume is None)
 
         def on_eval(fraction: float, counters: Any, scores: dict[str, float]) -> None:
-            row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **scores}
-            registry.hook.ganbench_evaluation_done(run=info, scores=row)
+            numbers = {k: v for k, v in scores.items() if k != FAILED_METRICS}  # the failures are in scores.json
+            row = {"fraction": fraction, "step": counters.steps, "kimg": counters.kimg, **numbers}
+            registry.notify("ganbench_evaluation_done", run=info, scores=row)
 
         loop = TrainingLoop(
             model, stream, inv.budget, info, device,
-            on_row=lambda row: registry.hook.ganbench_step_logged(run=info, record=row),
+            on_row=lambda row: registry.notify("ganbench_step_logged", run=info, record=row),
             evaluator=evaluator, eval_fractions=fractions, on_eval=on_eval,
             checkpoint_every=inv.checkpoint_every,
         )
@@ -436,9 +473,16 @@ def _train_locked(
         record.status, record.error = INTERRUPTED, f"interrupted by {who}; run the same command again to resume"
         _finish(registry, info, record, loop, directory)
         raise
+    except ContractError as exc:  # a plugin's fault: name it and where it came from
+        name = config.family if exc.kind == "model" else config.objective
+        origin = registry.get(exc.kind, name).plugin
+        what = "family" if exc.kind == "model" else exc.kind
+        record.status, record.error = FAILED, f"The {what} {name!r} ({origin}) broke the plugin contract: {exc}"
+        write_text(directory / "traceback.txt", traceback.format_exc())
     except GanbenchError as exc:
         record.status, record.error = FAILED, str(exc)
-    except Exception as exc:  # isolate the run (including out-of-memory); the traceback is kept next to its record
+    except BaseException as exc:  # noqa: BLE001 - isolate the run (out-of-memory, a plugin's SystemExit); the
+        # traceback is kept next to its record, and run.json never stays at 'running'
         record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
         write_text(directory / "traceback.txt", traceback.format_exc())
     _finish(registry, info, record, loop, directory)
@@ -503,7 +547,7 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
     write_json(directory / "run.json", record.as_dict())
     if record.status != INTERRUPTED:  # the user wants out now; `ganbench report` draws them later
         _plot(directory)
-    registry.hook.ganbench_run_finished(run=info, record=record)
+    registry.notify("ganbench_run_finished", run=info, record=record)
 
 
 def _plot(directory: Path) -> None:

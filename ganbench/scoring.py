@@ -164,10 +164,14 @@ def run_generator(registry: Registry, run_dir: Path, config: RunConfig, dataset:
     """The run's family rebuilt from its config, with the weights of its final checkpoint or of ``best.pt``."""
     from . import checkpoint
 
+    from .runner import build_objective, family_options
+
+    family = registry.model(config.family)
     settings = TrainSettings(batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-                             separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options))
-    model = registry.model(config.family).build(
-        BuildContext(dataset.info, registry.objective(config.objective).build(), settings, device, config.seed))
+                             separate_batches=config.separate_batches, lr=config.lr,
+                             options=family_options(family, config))
+    objective = build_objective(registry.objective(config.objective), config.options)
+    model = family.build(BuildContext(dataset.info, objective, settings, device, config.seed))
     if which == "best":
         if not (run_dir / "best.pt").is_file():
             raise UsageError(f"{run_dir} has no best.pt; only runs trained with --select-best keep one. "

@@ -34,7 +34,7 @@ from .evaluation import EvalOptions, Evaluator
 from .budget import Counters
 from .leaderboard import higher_is_better
 from .model import GanModel
-from .records import EVALUATION_META, HELDOUT
+from .records import EVALUATION_META, FAILED_METRICS, HELDOUT
 from .checkpoint import on_cpu
 from .store import read_json, save_torch, write_json
 
@@ -97,7 +97,7 @@ def with_selection(evaluate: Evaluator, select: Evaluator, model: GanModel, dire
     def evaluate_and_select(fraction: float, counters: Counters) -> dict[str, float]:
         scores = evaluate(fraction, counters)
         # only the selection metric's own scores: the diversity statistics come with the regular ones
-        held = {f"{HELDOUT}{k}": v for k, v in select(fraction, counters).items() if not is_diversity_key(k)}
+        held = {f"{HELDOUT}{k}": v for k, v in select(fraction, counters).items() if not is_diversity_key(k) and k != FAILED_METRICS}
         key = selection_key(held, metric)
         if key is not None and _improves(directory / BEST_INFO, key, float(held[key])):
             save_torch(directory / BEST_WEIGHTS,  # CPU copies: a GPU run's best.pt loads on any machine

@@ -32,6 +32,20 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 @dataclass(frozen=True)
+class PluginOption:
+    """An option a family or objective accepts (``--option NAME.KEY=VALUE``, a suite's ``[options.NAME]``).
+
+    ``type`` is int, float, str or bool; ``default`` is what the plugin gets
+    when the user gives nothing; ``help`` is shown when a key is misspelt.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A GAN family.
 
@@ -50,6 +64,8 @@ class ModelSpec:
     objectives: tuple[str, ...] = ()
     requires_labels: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: The options it accepts; it reads them from ``BuildContext.settings.options``.
+    options: tuple[PluginOption, ...] = ()
     kind: str = "model"
 
 
@@ -62,6 +78,8 @@ class ObjectiveSpec:
     description: str
     paper: str
     needs: str = LOGIT
+    #: The options it accepts; they are passed to ``build`` as keyword arguments.
+    options: tuple[PluginOption, ...] = ()
     kind: str = "objective"
 
 
@@ -71,6 +89,9 @@ class DatasetSpec:
 
     ``argument`` names what may follow a colon (``imagefolder:PATH``); empty
     means the dataset takes no argument beyond an optional split.
+    ``default_extractor`` names the feature extractor the metrics use when the
+    user gives no ``--extractor`` (``"lenet"`` for digit-like data, where an
+    ImageNet Inception sees nothing meaningful); None leaves it to the metric.
     """
 
     name: str
@@ -78,6 +99,7 @@ class DatasetSpec:
     description: str
     argument: str = ""
     default_resolution: int | None = None
+    default_extractor: str | None = None
     kind: str = "dataset"
 
 
@@ -187,6 +209,41 @@ SPEC_TYPES: dict[str, type] = {
     "metric": MetricSpec,
     "executor": ExecutorSpec,
 }
+
+
+#: What a discriminator may provide and an objective may need.
+OUTPUTS = (LOGIT, RECONSTRUCTION)
+#: The field of each kind that holds the callable a run uses.
+CALLABLE_FIELD = {"model": "build", "objective": "build", "dataset": "load", "metric": "compute", "executor": "execute"}
+
+
+def spec_problems(kind: str, spec: Any) -> list[str]:
+    """Everything wrong with one spec on its own (cross-references are checked once every plugin is loaded).
+
+    Each message starts with the spec's kind and name, so a plugin with several
+    bad records gets every one of them reported, not just the first.
+    """
+    expected = SPEC_TYPES[kind]
+    if not isinstance(spec, expected):
+        return [f"a {kind} record is {type(spec).__name__}, not {expected.__name__}"]
+    label = f"{kind} {spec.name!r}"
+    problems = []
+    name_problem = check_name(spec.name)
+    if name_problem:
+        problems.append(f"{label}: the name is not valid: {name_problem}")
+    if not callable(getattr(spec, CALLABLE_FIELD[kind])):
+        problems.append(f"{label}: {CALLABLE_FIELD[kind]} is not callable")
+    for field_name in ("provides", "needs"):
+        value = getattr(spec, field_name, None)
+        if value is not None and value not in OUTPUTS:
+            problems.append(f"{label}: {field_name}={value!r} is not one of {', '.join(map(repr, OUTPUTS))}")
+    for option in getattr(spec, "options", ()):
+        if not isinstance(option, PluginOption) or option.type not in (int, float, str, bool):
+            problems.append(f"{label}: options holds {option!r}; declare PluginOption(name, type, default, help) "
+                            "with type int, float, str or bool")
+    if kind == "model" and not isinstance(spec.objectives, tuple):
+        problems.append(f"{label}: objectives must be a tuple of objective names, not {type(spec.objectives).__name__}")
+    return problems
 
 
 def check_name(name: str) -> str | None:

@@ -21,6 +21,9 @@ Example (every key but ``name`` is optional; missing ones keep the CLI defaults)
     samples = 2000
     at = [0.5]
 
+    [options.dcgan]        # per-plugin options, as --option dcgan.width=32
+    width = 32
+
 Unknown keys are refused with the list of valid ones, so a typo never
 silently falls back to a default.
 """
@@ -109,11 +112,12 @@ def parse_suite(data: dict[str, Any], path: Path = Path("<suite>")) -> Suite:
     """Validate the TOML table of a suite into CLI defaults."""
     where = f"the suite file {path}"
     eval_table = data.get("eval", {})
-    unknown = sorted(set(data) - set(TOP_KEYS) - {"eval"})
+    unknown = sorted(set(data) - set(TOP_KEYS) - {"eval", "options"})
     if unknown:
         raise UsageError(
             f"Unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in {where}. "
-            f"Valid keys: {', '.join(sorted(TOP_KEYS))}, and an [eval] table with {', '.join(sorted(EVAL_KEYS))}."
+            f"Valid keys: {', '.join(sorted(TOP_KEYS))}, an [eval] table with {', '.join(sorted(EVAL_KEYS))}, "
+            "and [options.NAME] tables of per-plugin options."
         )
     if not isinstance(eval_table, dict):
         raise UsageError(f"In {where}, 'eval' must be a table ([eval]) with keys {', '.join(sorted(EVAL_KEYS))}.")
@@ -136,6 +140,7 @@ def parse_suite(data: dict[str, Any], path: Path = Path("<suite>")) -> Suite:
     for key, value in eval_table.items():
         dest, kind, _ = EVAL_KEYS[key]
         defaults[dest] = _to_cli(f"eval.{key}", _check(f"eval.{key}", value, kind, where), kind)
+    defaults["option"] = _option_args(data.get("options", {}), where)
     defaults.setdefault("results", str(Path("results") / "suites" / name))
     if "budget" in defaults:
         from .budget import Budget
@@ -143,6 +148,21 @@ def parse_suite(data: dict[str, Any], path: Path = Path("<suite>")) -> Suite:
         Budget.parse(defaults["budget"])  # a bad budget is reported now, naming the unit rules
     defaults["suite_name"] = name
     return Suite(name=name, path=path, description=str(data.get("description", "")), defaults=defaults)
+
+
+def _option_args(table: Any, where: str) -> list[str]:
+    """``[options.NAME]`` tables as ``--option NAME.KEY=VALUE`` arguments (checked against the plugin when planned)."""
+    shape = "an [options.NAME] table per family or objective, e.g. [options.dcgan] with width = 32"
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise UsageError(f"In {where}, 'options' must be {shape}.")
+    args = []
+    for name, values in table.items():
+        for key, value in values.items():
+            if isinstance(value, (dict, list)):
+                raise UsageError(f"In {where}, options.{name}.{key} must be a number, string or true/false.")
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args.append(f"{name}.{key}={text}")
+    return args
 
 
 _TYPE_WORDS = {

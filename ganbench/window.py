@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from .errors import GanbenchError
+from .errors import ContractError
 
-class StepValueError(GanbenchError):
+class StepValueError(ContractError):
     """A family's ``train_step`` returned something the loop cannot log."""
 
 
@@ -54,8 +54,8 @@ class Window:
                 warnings.warn(
                     f"The {self.who} returned Python numbers from train_step ({key!r} and maybe others). "
                     "Return detached 0-dim tensors instead (loss.detach(), not float(loss)): every float(tensor) "
-                    "makes the host wait for the device at every step. Floats will stop being accepted once the "
-                    "plugin API is declared v1.",
+                    "makes the host wait for the device at every step. Floats are deprecated in plugin API 1 and "
+                    "will be refused from plugin API 2.",
                     DeprecationWarning,
                     stacklevel=4,
                 )

@@ -70,7 +70,7 @@ def test_broken_plugin_is_named_and_others_survive(fake_dist, capsys):
 
 def test_plugins_command_reports_broken_plugins(fake_dist, capsys):
     fake_dist("ganbench-broken", {"brokengan": "broken_mod"}, {"broken_mod": BROKEN}, version="9.9")
-    assert main(["plugins"]) == 0
+    assert main(["plugins"]) != 0  # CI relies on it
     out = capsys.readouterr().out
     assert re.search(r"BROKEN: entry point 'brokengan' \(broken_mod\) from ganbench-broken 9.9", out)
     assert "dcgan" in out
@@ -91,7 +91,7 @@ def test_malformed_spec_is_rejected_with_the_plugin_named(fake_dist):
         registry = build_registry()
     (broken,) = [b for b in registry.broken if b.info.name == "malformed"]
     assert broken.info.distribution == "ganbench-malformed"
-    assert "returned str, not ModelSpec" in broken.error
+    assert "a model record is str, not ModelSpec" in broken.error
 
 
 DUPLICATE = """

@@ -13,18 +13,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ganbench import (
-    RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, hookimpl, lazy, lazy_mapping,
+    RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption, hookimpl, lazy,
+    lazy_mapping,
 )
 
 #: Resolutions a dataset is served at unless --resolution says otherwise (needed when planning, before loading).
 DIGITS_RESOLUTION = 16
 CELEBA_RESOLUTION = 64
 #: LAPGAN's levels hold their own discriminators, so every objective on logits works except BEGAN's.
-LAPGAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp")
+LAPGAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "hinge", "wgan-gp", "wgan")
 
 
 class Contribution:
     """The records one entry point registers; pluggy registers it as it would a module."""
+    #: The plugin API the built-ins target (every entry point here names an instance of this class).
+    GANBENCH_API_VERSION = 1
 
     def __init__(self, doc: str, *, models: Iterable[ModelSpec] = (), objectives: Iterable[ObjectiveSpec] = (),
                  datasets: Iterable[DatasetSpec] = (), metrics: Iterable[MetricSpec] = (),
@@ -54,6 +57,11 @@ class Contribution:
         return self._records["executors"]
 
 
+def _width(default: int) -> PluginOption:
+    """The channel width option most families read (defaults mirror each module's WIDTH; a test checks them)."""
+    return PluginOption("width", int, default, "base number of feature maps; smaller trains faster")
+
+
 def _family(module: str, **fields) -> ModelSpec:
     return ModelSpec(build=lazy(f"ganbench_builtin.{module}:build"),
                      defaults=lazy_mapping(f"ganbench_builtin.{module}:DEFAULTS"), **fields)
@@ -73,18 +81,21 @@ vanilla = Contribution("the original GAN", models=[_family(
 
 dcgan = Contribution("deep convolutional GAN", models=[_family(
     "dcgan", name="dcgan",
+    options=(_width(64),),
     description="deep convolutional GAN: strided convolutions, batch norm, ReLU/LeakyReLU",
     paper="Radford et al. 2015", default_objective="nonsaturating",
 )])
 
 conditional = Contribution("class-conditional GAN", models=[_family(
     "conditional", name="conditional",
+    options=(_width(64),),
     description="class-conditional GAN: one-hot label joins z in G and the image planes in D (DCGAN nets)",
     paper="Mirza & Osindero 2014", default_objective="nonsaturating", requires_labels=True,
 )])
 
 lapgan = Contribution("Laplacian pyramid of GANs", models=[_family(
     "lapgan", name="lapgan",
+    options=(_width(64),),
     description="Laplacian pyramid of GANs: MLP GAN at the coarsest level (about 8x8), conditional conv GANs per "
     "finer band",
     paper="Denton et al. 2015", default_objective="nonsaturating", objectives=LAPGAN_OBJECTIVES,
@@ -92,6 +103,8 @@ lapgan = Contribution("Laplacian pyramid of GANs", models=[_family(
 
 began = Contribution("boundary equilibrium GAN and its objective", models=[_family(
     "began", name="began",
+    options=(_width(32), PluginOption("gamma", float, 0.5, "diversity ratio gamma of the equilibrium (paper: 0.3-0.7)"),
+             PluginOption("lr_patience", int, 1000, "steps without M_global improving before the lr decays")),
     description="boundary equilibrium GAN: auto-encoder discriminator (ELU, no batch norm), k_t balance",
     paper="Berthelot et al. 2017", default_objective="began", provides=RECONSTRUCTION,
 )], objectives=[_objective(
@@ -102,6 +115,7 @@ began = Contribution("boundary equilibrium GAN and its objective", models=[_fami
 
 progressive = Contribution("progressive growing of GANs", models=[_family(
     "progressive", name="progressive",
+    options=(_width(64), PluginOption("grow_fraction", float, 0.9, "share of the budget spent growing")),
     description="progressive growing: fade-in of new resolutions, pixel norm, minibatch std, equalised lr",
     paper="Karras et al. 2017", default_objective="wgan-gp", objectives=("wgan-gp",),
 )])
@@ -115,7 +129,11 @@ objectives = Contribution("the losses on discriminator logits", objectives=[
     _objective("objectives:LeastSquares", "lsgan", "least-squares loss with 0-1 targets", "Mao et al. 2017"),
     _objective("objectives:Hinge", "hinge", "hinge loss for D, -D(G(z)) for G", "Lim & Ye 2017; Miyato et al. 2018"),
     _objective("objectives:WassersteinGP", "wgan-gp",
-               "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps)", "Gulrajani et al. 2017"),
+               "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps, Adam 1e-4 (0, 0.9))",
+               "Gulrajani et al. 2017", options=(PluginOption("penalty", float, 10.0, "gradient penalty weight lambda"),)),
+    _objective("wgan:WassersteinClip", "wgan",
+               "Wasserstein critic with weights clipped to [-0.01, 0.01] (5 critic steps, RMSProp 5e-5)",
+               "Arjovsky et al. 2017", options=(PluginOption("clip", float, 0.01, "weights are clipped to [-clip, clip]"),)),
 ])
 
 # -- datasets ---------------------------------------------------------------
@@ -123,12 +141,13 @@ objectives = Contribution("the losses on discriminator logits", objectives=[
 digits = Contribution("scikit-learn's bundled digits", datasets=[DatasetSpec(
     "digits", lazy("ganbench_builtin.datasets.digits:load"),
     "1,797 real 8x8 handwritten digits bundled with scikit-learn (no download), served at 16x16",
-    default_resolution=DIGITS_RESOLUTION,
+    default_resolution=DIGITS_RESOLUTION, default_extractor="lenet",
 )])
 
 torchvision_datasets = Contribution("datasets torchvision downloads", datasets=[
     DatasetSpec("mnist", lazy("ganbench_builtin.datasets.torchvision_sets:load_idx_dataset"),
-                "MNIST handwritten digits, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
+                "MNIST handwritten digits, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test",
+                default_extractor="lenet"),
     DatasetSpec("fashion-mnist", lazy("ganbench_builtin.datasets.torchvision_sets:load_idx_dataset"),
                 "Fashion-MNIST clothing, 28x28 greyscale, 10 classes (torchvision download)", argument="train|test"),
     DatasetSpec("cifar10", lazy("ganbench_builtin.datasets.torchvision_sets:load_cifar10"),

@@ -253,6 +253,14 @@ class ResidualDiscriminator(nn.Module):
 # -- the model ----------------------------------------------------------------------------
 
 
+def _optimizer(ctx: BuildContext, role: str, net: nn.Module, rate: float) -> torch.optim.Optimizer:
+    """A level's optimiser: the objective's recipe when it has one (the user's --lr still wins), else Adam."""
+    recipe = ctx.objective.optimizers.get(role)
+    if recipe is not None:
+        return recipe.build(net.parameters(), ctx.settings.lr)
+    return torch.optim.Adam(net.parameters(), lr=rate, betas=BETAS)
+
+
 class LapGanModel(GanModel):
     """One GAN per pyramid level, trained independently, sampled coarse to fine."""
 
@@ -278,8 +286,8 @@ class LapGanModel(GanModel):
         for net in (*self.generators, *self.discriminators):
             net.to(ctx.device)
         rates = [ctx.settings.lr or LR_COARSE] + [lr] * (self.levels - 1)
-        self.opt_g = [torch.optim.Adam(g.parameters(), lr=r, betas=BETAS) for g, r in zip(self.generators, rates)]
-        self.opt_d = [torch.optim.Adam(d.parameters(), lr=r, betas=BETAS) for d, r in zip(self.discriminators, rates)]
+        self.opt_g = [_optimizer(ctx, "generator", g, r) for g, r in zip(self.generators, rates)]
+        self.opt_d = [_optimizer(ctx, "discriminator", d, r) for d, r in zip(self.discriminators, rates)]
 
     # -- contract ---------------------------------------------------------------------
 
@@ -352,6 +360,7 @@ class LapGanModel(GanModel):
                     CriticInputs(target, fake, d_real, d_fake, lambda x, k=k, c=coarse: self._critic(k, x, c))
                 )
                 self.update(self.opt_d[k], loss)
+                self.objective.after_critic_step(self.discriminators[k])
                 loss_d[k] = loss.detach()
                 logs.update({f"{name}_{k}": v for name, v in d_logs.items()})
         z = self.split_latent(self.sample_latent(real.shape[0], real.device))

@@ -8,9 +8,12 @@ Each objective is a pair of losses over discriminator outputs; see
   stronger early gradients); what its released code actually trains.
 - lsgan: Mao et al. 2017, eq. 2 with a=0, b=c=1 (0-1 coding).
 - hinge: Lim & Ye 2017; Miyato et al. 2018 (SN-GAN), eq. 16-17.
-- wgan-gp: Gulrajani et al. 2017, Algorithm 1: lambda=10, n_critic=5.
+- wgan-gp: Gulrajani et al. 2017, Algorithm 1: lambda=10, n_critic=5, and
+  its optimiser, Adam with lr 1e-4 and betas (0, 0.9) for both networks.
   The paper advises against batch norm in the critic (§4), so it sets
   ``batchnorm_safe = False`` and families swap in layer normalisation.
+
+The original WGAN (weight clipping) lives in :mod:`ganbench_builtin.wgan`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ganbench import CriticInputs, Objective
+from ganbench import CriticInputs, Objective, OptimizerRecipe
 
 
 def _mean(x: torch.Tensor) -> torch.Tensor:
@@ -69,10 +72,15 @@ class Hinge(Objective):
         return -d_fake.mean(), {}
 
 
+#: Gulrajani et al. 2017, Algorithm 1: alpha = 1e-4, beta1 = 0, beta2 = 0.9.
+GP_ADAM = OptimizerRecipe("adam", 1e-4, betas=(0.0, 0.9))
+
+
 class WassersteinGP(Objective):
     name = "wgan-gp"
     n_critic = 5
     batchnorm_safe = False
+    optimizers = {"generator": GP_ADAM, "discriminator": GP_ADAM}
 
     def __init__(self, penalty: float = 10.0) -> None:
         self.penalty = penalty

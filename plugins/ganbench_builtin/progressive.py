@@ -244,6 +244,10 @@ class Discriminator(nn.Module):
 class ProgressiveModel(AdversarialModel):
     """Grows G and D with the budget; WGAN-GP with the drift term; see the module docstring."""
 
+    #: Karras et al. tuned their Adam (lr 1e-3, betas (0, 0.99)) together with WGAN-GP and the equalised
+    #: learning rate, which rescales every weight's gradient: Gulrajani's 1e-4 would undo that tuning.
+    keeps_own_optimizers = True
+
     def __init__(
         self, *args: Any, resolution: int, base: int, doublings: int, grow_fraction: float, **kwargs: Any
     ) -> None:
@@ -292,6 +296,7 @@ class ProgressiveModel(AdversarialModel):
             drift = (d_real**2).mean()
             loss_d = loss_d + DRIFT * drift
             self.update(self.opt_d, loss_d)
+            self.objective.after_critic_step(self.discriminator)
         z = self.sample_latent(real.shape[0], real.device)
         fake = self.generator(z, level, alpha)
         loss_g, g_logs = self.objective.generator_loss(fake, critic(fake))

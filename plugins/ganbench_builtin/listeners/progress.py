@@ -132,6 +132,9 @@ def _counters(record: Mapping[str, float]) -> str:
 class Progress:
     """Progress of every run: a bar on a terminal, plain lines elsewhere (see the module docstring)."""
 
+    #: The plugin API this listener targets.
+    GANBENCH_API_VERSION = 1
+
     def __init__(self) -> None:
         self.shown: dict[str, _Bar | _Lines] = {}
 

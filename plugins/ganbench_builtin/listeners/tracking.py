@@ -86,6 +86,8 @@ class TrackerListener:
     """
 
     name = ""
+    #: The plugin API these built-ins target (the entry point names an instance of this class).
+    GANBENCH_API_VERSION = 1
     extra = ""
 
     def __init__(self) -> None:

@@ -1,0 +1,108 @@
+"""Contract violations at run time fail the run with a message naming the contract, the plugin and its
+distribution, instead of an internal error or a silently scored result."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import ganbench
+from ganbench.budget import Budget
+from ganbench.contracts import check_critic_output
+from ganbench.errors import ContractError
+from ganbench.model import TrainSettings
+from ganbench.plugins import PluginInfo, build_registry
+from ganbench.runner import Invocation, execute
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+SHAPE = (1, 16, 16)
+
+
+class Generator(nn.Module):
+    def __init__(self, flaw):
+        super().__init__()
+        self.flaw = flaw
+        self.net = nn.Linear(8, math.prod(SHAPE))
+
+    def forward(self, z):
+        x = torch.tanh(self.net(z))
+        if self.flaw == "flat":
+            return x
+        if self.flaw == "half":
+            return x.view(-1, *SHAPE)[..., ::2, ::2]
+        if self.flaw == "range":
+            return 3 * x.view(-1, *SHAPE)
+        if self.flaw == "dtype":
+            return (x.view(-1, *SHAPE) > 0).to(torch.int64)
+        return x.view(-1, *SHAPE)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, flaw):
+        super().__init__()
+        self.net = nn.Linear(math.prod(SHAPE), 3 if flaw == "wide-d" else 1)
+
+    def forward(self, x):
+        return self.net(x.flatten(1))
+
+
+class NumbersModel(ganbench.AdversarialModel):
+    def train_step(self, draw, ctx):
+        super().train_step(draw, ctx)
+        return torch.tensor(1.0)
+
+
+def _build(flaw):
+    def build(ctx):
+        if flaw == "wrong-type":
+            return nn.Linear(2, 2)
+        g, d = Generator(flaw), Discriminator(flaw)
+        cls = NumbersModel if flaw == "not-a-dict" else ganbench.AdversarialModel
+        return cls(g, d, torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters()), ctx.objective, ctx,
+                   latent_dim=8, latent="gaussian")
+    return build
+
+
+FLAWS = {
+    "wrong-type": "its build returned Linear, not a GanModel (it has no networks, optimizers, train_step",
+    "flat": "generate returned shape (64, 256) for 64 latents; the data needs (64, 1, 16, 16)",
+    "half": "generate returned shape (64, 1, 8, 8)",
+    "range": "images must lie in [-1, 1]",
+    "dtype": "generate returned torch.int64",
+    "wide-d": "the discriminator returned shape (16, 3) for a batch of 16",
+    "not-a-dict": "train_step returned Tensor, not a dict",
+}
+
+
+class Flawed:
+    GANBENCH_API_VERSION = 1
+
+    @ganbench.hookimpl
+    def ganbench_models(self):
+        return [ganbench.ModelSpec(name, _build(name), "flawed on purpose", "nobody", "nonsaturating")
+                for name in FLAWS]
+
+
+def test_each_broken_contract_fails_its_run_naming_it_the_family_and_its_distribution(tmp_path):
+    registry = build_registry(disabled=["progress"], extra=[(PluginInfo("flawed", "flawed_mod", "ganbench-flawed",
+                                                                        "0.7"), Flawed())])
+    inv = Invocation(plugins=(*FLAWS, "vanilla"), dataset="digits", budget=Budget.parse("1steps"), results=tmp_path,
+                     device="cpu", settings=TrainSettings(batch_size=16))
+    records = execute(registry, inv)
+    by_family = {r.family: r for r in records}
+    assert by_family.pop("vanilla").status == "completed"  # a broken plugin never costs the others
+    for family, contract in FLAWS.items():
+        record = by_family[family]
+        assert record.status == "failed", family
+        assert record.error.startswith(f"The family {family!r} (entry point 'flawed' (flawed_mod) from "
+                                       "ganbench-flawed 0.7) broke the plugin contract:"), record.error
+        assert contract in record.error, record.error
+
+
+def test_a_reconstruction_discriminator_returns_images_of_the_batch_shape():
+    batch = torch.zeros(4, 1, 8, 8)
+    check_critic_output(torch.zeros(4, 1, 8, 8), batch, ganbench.RECONSTRUCTION)
+    check_critic_output(torch.zeros(4, 1), batch, ganbench.LOGIT)
+    with pytest.raises(ContractError, match=r"shape \(4, 64\) for a batch of shape \(4, 1, 8, 8\)"):
+        check_critic_output(torch.zeros(4, 64), batch, ganbench.RECONSTRUCTION)
