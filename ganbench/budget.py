@@ -91,6 +91,10 @@ class Counters:
     eval_seconds: float = 0.0
     #: With a wall-clock budget: training time beyond the budget, as the budget is settled only at sync points.
     overshoot_seconds: float = 0.0
+    #: Optimiser steps taken on each side, per network of that side (a LAPGAN step updates every level once):
+    #: a "step" is one G update, so under a step budget an n_critic=5 objective gets 5x the D updates.
+    d_updates: float = 0.0
+    g_updates: float = 0.0
 
     @property
     def kimg(self) -> float:

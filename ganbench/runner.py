@@ -27,6 +27,7 @@ from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
 from .errors import GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
+from .training_options import build_model, check_training_options, settings_of
 from .plugins import Registry
 from . import checkpoint, signals
 from .lock import RunLock, RunLockedError
@@ -152,6 +153,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
     kind = device_type or resolve_device(inv.device).type
     if inv.data_on_device not in DATA_PLACEMENTS:
         raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
+    check_training_options(inv.settings)
     planned: list[PlannedRun] = []
     seen: set[str] = set()
     for text in inv.plugins:
@@ -182,6 +184,8 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 compile=s.compile,
                 channels_last=s.channels_last,
                 reuse_fakes=s.reuse_fakes,
+                recipe=s.recipe, lr_g=s.lr_g, lr_d=s.lr_d, betas=s.betas, lr_schedule=s.lr_schedule,
+                ema_kimg=s.ema_kimg, spectral_norm=s.spectral_norm,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
@@ -343,6 +347,7 @@ def _train_locked(
         budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
         started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
+        recipe=config.recipe_label, ema=config.ema_kimg is not None,
     )
     write_json(directory / "run.json", record.as_dict())
     registry.hook.ganbench_run_started(run=info)
@@ -350,14 +355,8 @@ def _train_locked(
     try:
         resume = None if inv.fresh else _resumable(checkpoint.load_latest(directory), directory)
         torch.manual_seed(config.seed)
-        settings = TrainSettings(
-            batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-            separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options),
-            reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
-            channels_last=config.channels_last,
-        )
-        ctx = BuildContext(dataset.info, run.objective.build(), settings, device, config.seed)
-        model = run.model.build(ctx)
+        ctx = BuildContext(dataset.info, run.objective.build(), settings_of(config), device, config.seed)
+        model = build_model(run.model, ctx)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
@@ -445,6 +444,8 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
     if loop is not None:
         c = loop.counters
         record.steps, record.images = c.steps, c.images
+        record.g_updates, record.d_updates = round(c.g_updates, 3), round(c.d_updates, 3)
+        record.gflops_g, record.gflops_d = loop.gflops
         record.train_seconds, record.eval_seconds = round(c.train_seconds, 4), round(c.eval_seconds, 4)
         record.images_per_second = round(c.images_per_second, 2)
         record.overshoot_seconds = c.overshoot_seconds

@@ -40,7 +40,7 @@ from .budget import Counters
 from .data import DatasetRequest, ImageDataset, to_float
 from .errors import GanbenchError, UsageError
 from .evaluation import EvalOptions, make_evaluator, preflight
-from .model import BuildContext, GanModel, TrainSettings
+from .model import BuildContext, GanModel
 from .plugins import Registry
 from .records import RunConfig
 
@@ -164,10 +164,10 @@ def run_generator(registry: Registry, run_dir: Path, config: RunConfig, dataset:
     """The run's family rebuilt from its config, with the weights of its final checkpoint or of ``best.pt``."""
     from . import checkpoint
 
-    settings = TrainSettings(batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-                             separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options))
-    model = registry.model(config.family).build(
-        BuildContext(dataset.info, registry.objective(config.objective).build(), settings, device, config.seed))
+    from .training_options import build_model, ema_weights, settings_of
+
+    model = build_model(registry.model(config.family), BuildContext(
+        dataset.info, registry.objective(config.objective).build(), settings_of(config), device, config.seed))
     if which == "best":
         if not (run_dir / "best.pt").is_file():
             raise UsageError(f"{run_dir} has no best.pt; only runs trained with --select-best keep one. "
@@ -177,7 +177,7 @@ def run_generator(registry: Registry, run_dir: Path, config: RunConfig, dataset:
         state = checkpoint.load_latest(run_dir)
         if state is None:
             raise UsageError(f"{run_dir} holds no checkpoint; the run never saved one.")
-        weights = state["networks"]
+        weights = {**state["networks"], **ema_weights(state)}  # with --ema, the averaged G is what was scored
     for name, net in model.networks().items():
         net.load_state_dict(weights[name])
     return model
