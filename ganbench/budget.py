@@ -95,6 +95,10 @@ class Counters:
     warmup_seconds: float = 0.0
     #: With ``--compile``: the first warm-up step, which compiles every network; outside the budget too.
     compile_seconds: float = 0.0
+    #: Optimiser steps taken on each side, per network of that side (a LAPGAN step updates every level once):
+    #: a "step" is one G update, so under a step budget an n_critic=5 objective gets 5x the D updates.
+    d_updates: float = 0.0
+    g_updates: float = 0.0
 
     @property
     def kimg(self) -> float:

@@ -127,6 +127,23 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--latent", choices=("gaussian", "uniform", "sphere"), default=None,
                      help="latent distribution (default: the family's)")
     run.add_argument("--lr", type=float, default=None, help="learning rate for every optimiser (default: the family's)")
+    recipe = run.add_argument_group("recipe and training options, applied to every family alike and recorded in "
+                                    "each run's config, identity and leaderboard row (see docs/recipes.md)")
+    recipe.add_argument("--recipe", choices=("paper",), default="paper",
+                        help="paper: each family's published settings at the resolutions it published, with every "
+                        "departure and extrapolation documented in docs/recipes.md")
+    recipe.add_argument("--lr-g", type=float, default=None, help="generator learning rate (overrides every recipe)")
+    recipe.add_argument("--lr-d", type=float, default=None,
+                        help="discriminator learning rate (overrides every recipe; with --lr-g: TTUR)")
+    recipe.add_argument("--betas", type=_betas, default=None, metavar="B1,B2",
+                        help="Adam betas for every optimiser, e.g. 0,0.9 (overrides every recipe)")
+    recipe.add_argument("--lr-schedule", choices=("constant", "linear"), default="constant",
+                        help="learning-rate schedule over the budget: constant, or linear decay to 0 (WGAN-GP's)")
+    recipe.add_argument("--ema", type=float, default=None, metavar="HALF_LIFE_KIMG",
+                        help="sample and score from an exponential moving average of G whose half-life is this many "
+                        "thousand images (StyleGAN's ema_kimg; ProGAN's 0.999 at batch 16 is about 11)")
+    recipe.add_argument("--spectral-norm", action="store_true",
+                        help="spectral normalisation of every D weight (Miyato et al. 2018; pair with dcgan:hinge)")
     run.add_argument("--joint-batches", action="store_true",
                      help="pass real and fake through the discriminator in one batch (default: separately)")
     run.add_argument("--log-every", type=_positive_int, default=10,
@@ -344,6 +361,8 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
             batch_size=args.batch_size, n_critic=args.n_critic, latent=args.latent,
             separate_batches=not args.joint_batches, lr=args.lr, reuse_fakes=args.reuse_fakes,
             precision=args.precision, compile=args.compile, channels_last=args.channels_last,
+            recipe=args.recipe, lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, lr_schedule=args.lr_schedule,
+            ema_kimg=args.ema, spectral_norm=args.spectral_norm,
         ),
         resolution=args.resolution,
         log_every=args.log_every,
@@ -371,6 +390,15 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         ),
         data_on_device=args.data_on_device,
     )
+
+
+def _betas(text: str) -> tuple[float, float]:
+    """'0,0.9' -> (0.0, 0.9); anything else is refused by argparse with this message."""
+    try:
+        b1, b2 = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--betas takes two numbers separated by a comma, e.g. 0,0.9; not {text!r}") from None
+    return b1, b2
 
 
 #: Seeds go into torch generators with arithmetic on them (``BatchStream``); keep them well inside 64 bits.

@@ -21,11 +21,18 @@ from .records import COMPLETED, EXTERNAL, RecordError, RunRecord, fraction_label
 from .stats import intervals_overlap, summarize
 from .store import write_text
 
-#: What makes a leaderboard row; ``speed`` holds the non-default speed settings ('bf16+compile', '' for none).
-GROUP = ["family", "objective", "dataset", "budget", "speed"]
+#: What makes a leaderboard row; ``speed`` holds the non-default speed settings ('bf16+compile', '' for none),
+#: ``recipe`` the recipe and non-default training options ('paper', 'matched+ema=10+sn').
+GROUP = ["family", "objective", "dataset", "budget", "recipe", "speed"]
+#: The value of a GROUP key in records and baselines written before the key existed.
+GROUP_DEFAULTS = {"speed": "", "recipe": "paper"}
 COUNTERS = {
     "steps": "steps",
     "images": "images",
+    "g_updates": "g_updates",
+    "d_updates": "d_updates",
+    "gflops_g": "gflops_g",
+    "gflops_d": "gflops_d",
     "train_seconds": "train_s",
     "images_per_second": "img_per_s",
     "relative_throughput": "rel_throughput",
@@ -134,6 +141,8 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
     runs = runs_frame(records)
     if runs.empty:
         return pd.DataFrame(columns=[*GROUP, "seeds", "status"])
+    for key, default in GROUP_DEFAULTS.items():  # records from before the key existed
+        runs[key] = runs[key].fillna(default) if key in runs else default
     value_columns = sorted((c for c in runs.columns if c.startswith(("loss:", "score:"))), key=_column_order)
     out = []
     for key, group in runs.groupby(GROUP, sort=False, dropna=False):
@@ -145,7 +154,8 @@ def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None
         row.update(_collapse(ok))
         trained = group[group["status"] == COMPLETED]
         for col, name in COUNTERS.items():
-            row[name] = trained[col].mean() if len(trained) else float("nan")
+            values = pd.to_numeric(trained[col], errors="coerce") if col in trained else pd.Series(dtype=float)
+            row[name] = values.mean() if len(trained) else float("nan")
         row["params_g"] = int(group["params_generator"].max())
         row["params_d"] = int(group["params_discriminator"].max())
         row["device"] = ", ".join(sorted(set(group["device"])))

@@ -10,10 +10,12 @@ family the same amount of optimisation.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
 from . import checkpoint, signals, speed
 from .store import write_bytes, write_csv, write_json
+from .training_options import GeneratorEma, LrSchedule, is_generator
+from .cost import flops_by_network, gflops_per_image
 from .window import Window
 
 GRID_SIZE = 64
@@ -90,6 +94,7 @@ class TrainingLoop:
         on_eval: Callable[[float, Counters, dict[str, float]], None] | None = None,
         checkpoint_every: int | None = None,
         warmup: bool = True,
+        measure_cost: bool = True,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -118,9 +123,52 @@ class TrainingLoop:
         self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
         model.latent_generator = torch.Generator(device).manual_seed(latent_seed(self.config.seed))
         c = self.config
+        self.ema: GeneratorEma | None = None
+        self.schedule: LrSchedule | None = None
+        #: GFLOPs per image of one training step, generator side and discriminator side (ganbench.cost).
+        self.gflops: tuple[float | None, float | None] = self._measure_cost() if measure_cost else (None, None)
+        self.ema = GeneratorEma(model, c.batch_size, c.ema_kimg) if c.ema_kimg is not None else None
+        optimizers = model.optimizers()
+        self.schedule = LrSchedule(c.lr_schedule, list(optimizers.values())) if c.lr_schedule != "constant" else None
+        self._update_hooks = self._count_updates(optimizers)
         speed.prepare(model, c.precision, c.compile, c.channels_last, device)
 
     # -- pieces ---------------------------------------------------------------
+
+    def _measure_cost(self) -> tuple[float | None, float | None]:
+        """One training step under a FLOP counter, on state that is put back afterwards (see ganbench.cost)."""
+        saved = copy.deepcopy(self.state_dict())
+        try:
+            by_network = flops_by_network(self.model.networks(),
+                                          lambda: self.model.train_step(self._draw, StepContext(0, 0.0)))
+        finally:
+            self.load_state_dict(saved)
+        return gflops_per_image(by_network, self.config.batch_size)
+
+    def _count_updates(self, optimizers: dict[str, torch.optim.Optimizer]) -> list:
+        """Count every optimiser step into ``counters.g_updates`` / ``d_updates``, per network of that side."""
+        sides = [is_generator(name) for name in optimizers]
+        share = {True: 1.0 / max(1, sides.count(True)), False: 1.0 / max(1, sides.count(False))}
+
+        def hook(generator: bool) -> Callable[..., None]:
+            def count(*_: object) -> None:
+                if generator:
+                    self.counters.g_updates += share[True]
+                else:
+                    self.counters.d_updates += share[False]
+            return count
+
+        return [opt.register_step_post_hook(hook(g)) for opt, g in zip(optimizers.values(), sides)]
+
+    @contextlib.contextmanager
+    def sampling(self) -> Iterator[None]:
+        """Networks in eval mode and, with ``--ema``, the averaged generator in place; training mode after."""
+        self.model.eval()
+        try:
+            with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+                yield
+        finally:
+            self.model.train()
 
     def _draw(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         images, labels = self.stream.next()
@@ -148,10 +196,8 @@ class TrainingLoop:
 
     def save_grid(self, *names: str) -> None:
         """Draw the fixed latent batch once and save it under every name given."""
-        self.model.eval()
-        with torch.no_grad():
+        with self.sampling(), torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
-        self.model.train()
         data = self.stream.dataset
         # shape and dtype at every grid (free); the range, one read, at this process's first grid only
         check_images(images, len(self.z_fixed), data.channels, data.resolution, values=not self._images_checked)
@@ -172,6 +218,8 @@ class TrainingLoop:
             "rng": checkpoint.rng_state(self.device),
             "latent_rng": self.model.latent_generator.get_state(),
             **({"grad_scaler": self.model.grad_scaler.state_dict()} if self.model.grad_scaler is not None else {}),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            **({"lr_factor": self.schedule.factor} if self.schedule is not None else {}),
             "rows": self.rows,
             "evaluations": self.evaluations,
             "pending": {"sums": dict(self._sums), "n": self._n},
@@ -192,6 +240,10 @@ class TrainingLoop:
         checkpoint.set_rng_state(state["rng"], self.device)
         if self.model.grad_scaler is not None and "grad_scaler" in state:
             self.model.grad_scaler.load_state_dict(state["grad_scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.schedule is not None:
+            self.schedule.factor = float(state["lr_factor"])
         if "latent_rng" in state:  # checkpoints from before latents had their own generator lack it
             self.model.latent_generator.set_state(state["latent_rng"])
 
@@ -242,6 +294,13 @@ class TrainingLoop:
         Nothing is read from the device inside a step: see :mod:`ganbench.window`
         and :mod:`ganbench.clock` for how losses and time are still exact.
         """
+        try:
+            return self._run(resume)
+        finally:  # later optimiser steps (the throughput calibration) are not this run's updates
+            for handle in self._update_hooks:
+                handle.remove()
+
+    def _run(self, resume: dict | None) -> LoopOutcome:
         self.model.train()
         if resume is None:
             seed_everything(self.config.seed)
@@ -258,9 +317,13 @@ class TrainingLoop:
         self._last_checkpoint = (last_flush, self.counters.steps)
         self.clock.start()
         while not self.budget.exhausted(self.counters):
+            if self.schedule is not None:
+                self.schedule.apply(fraction)
             with speed.autocast(self.config.precision, self.device):
                 losses = self.model.train_step(self._draw, StepContext(self.counters.steps, fraction))
             check_step_logs(losses)
+            if self.ema is not None:
+                self.ema.update()
             if self.model.grad_scaler is not None:
                 self.model.grad_scaler.update()
             self.counters.steps += 1
@@ -347,14 +410,11 @@ class TrainingLoop:
         if self.evaluator is None:
             return {}
         start = time.perf_counter()
-        self.model.eval()
-        try:
+        with self.sampling():
             # Scoring draws random numbers; fork the generators so training continues exactly as if it had not.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 torch.manual_seed(self.config.seed * 7919 + round(fraction * 1e6))
                 scores = self.evaluator(fraction, self.counters)
-        finally:
-            self.model.train()
         self.counters.eval_seconds += time.perf_counter() - start
         self.evaluations.append({"fraction": fraction, "step": self.counters.steps, "kimg": self.counters.kimg, **scores})
         write_json(self.directory / "scores.json", self.evaluations)

@@ -52,6 +52,17 @@ class TrainSettings:
     compile: bool = False
     #: Channels-last memory format for every network. Applied by the loop.
     channels_last: bool = False
+    #: ``paper``: each family's published settings (docs/recipes.md). Recorded with the run so that a
+    #: capacity-matched recipe can join it without changing what earlier runs mean.
+    recipe: str = "paper"
+    #: Options applied by the core to every family alike (ganbench.training_options); None: the recipe's own.
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    lr_schedule: str = "constant"
+    #: Half-life of an EMA of G's weights, in thousands of images (StyleGAN's ``ema_kimg``); None: no EMA.
+    ema_kimg: float | None = None
+    spectral_norm: bool = False
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,18 @@ def short_dataset_name(dataset: str) -> str:
 
 #: Speed settings of a run and their defaults; a setting at its default is left out of the config hash.
 SPEED_DEFAULTS: dict[str, Any] = {"precision": "fp32", "compile": False, "channels_last": False, "reuse_fakes": False}
+#: The recipe and the training options applied to every family (ganbench.training_options), with their defaults;
+#: like the speed settings, a value at its default is left out of the config hash so older run ids stay valid.
+RECIPE_DEFAULTS: dict[str, Any] = {"recipe": "paper", "lr_g": None, "lr_d": None, "betas": None,
+                                   "lr_schedule": "constant", "ema_kimg": None, "spectral_norm": False}
+#: How each non-default option is written in the recipe label ('paper+lr_g=0.0001+ema=10+sn').
+_LABELS = {"lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas", "lr_schedule": "lr", "ema_kimg": "ema"}
+
+
+def _label_value(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,14 @@ class RunConfig:
     #: The objective's optimiser recipe per network (``OptimizerRecipe.as_dict``), applied unless the family
     #: keeps its own; left out when the objective has none, so those runs keep their run ids.
     objective_optimizers: dict[str, Any] = field(default_factory=dict)
+    #: The recipe and the options every family gets alike (see RECIPE_DEFAULTS and docs/recipes.md).
+    recipe: str = "paper"
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    lr_schedule: str = "constant"
+    ema_kimg: float | None = None
+    spectral_norm: bool = False
 
     @property
     def pair(self) -> str:
@@ -129,10 +149,24 @@ class RunConfig:
             del d["objective_optimizers"]
         if d["data_fingerprint"] is None:  # datasets without one keep the run ids they had before it existed
             del d["data_fingerprint"]
-        for name, default in SPEED_DEFAULTS.items():
+        for name, default in {**SPEED_DEFAULTS, **RECIPE_DEFAULTS}.items():
             if d[name] == default:
                 del d[name]
+        if "betas" in d:
+            d["betas"] = list(d["betas"])
         return d
+
+    @property
+    def recipe_label(self) -> str:
+        """The recipe and every non-default option, as the leaderboard shows them ('paper+lr_d=0.0004+ema=10+sn')."""
+        parts = [self.recipe]
+        for name, short in _LABELS.items():
+            value = getattr(self, name)
+            if value != RECIPE_DEFAULTS[name]:
+                parts.append(f"{short}={_label_value(value)}")
+        if self.spectral_norm:
+            parts.append("sn")
+        return "+".join(parts)
 
     @property
     def speed_label(self) -> str:
@@ -176,6 +210,18 @@ class RunRecord:
     device_model: str = ""
     params_generator: int = 0
     params_discriminator: int = 0
+    #: The recipe and non-default training options (:attr:`RunConfig.recipe_label`); runs recorded before recipes
+    #: existed trained with their families' own settings, which is the paper recipe.
+    recipe: str = "paper"
+    #: Whether grids and scores come from the EMA of the generator's weights (``--ema``) rather than G itself.
+    ema: bool = False
+    #: Generator and discriminator updates per network (see :class:`ganbench.budget.Counters`).
+    g_updates: float = 0.0
+    d_updates: float = 0.0
+    #: Measured FLOPs of one training step (forward and backward) in each side's networks, per image of the
+    #: batch, in GFLOP (torch.utils.flop_counter, once at build; ganbench.cost). None: not measured.
+    gflops_g: float | None = None
+    gflops_d: float | None = None
     losses: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     #: Scores of the intermediate evaluations, by budget fraction label ("50%"); final ones are ``scores``.
@@ -249,8 +295,7 @@ def check_record(data: Any) -> None:
             raise RecordError(f"'scores_at' entry {label!r} is not an object")
         _check_numbers(f"scores_at[{label!r}]", scores)
     for key in ("steps", "images", "train_seconds", "eval_seconds", "warmup_seconds", "compile_seconds",
-                "images_per_second",
-                "params_generator", "params_discriminator"):
+                "images_per_second", "params_generator", "params_discriminator", "g_updates", "d_updates"):
         _check_number(key, data.get(key, 0))
     best = data.get("best")
     if best is not None:

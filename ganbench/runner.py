@@ -29,6 +29,7 @@ from .errors import ContractError, GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .objective import Objective
+from .training_options import apply_common_options, check_training_options, settings_of
 from .plugins import Registry
 from . import backends, checkpoint, options, signals
 from .lock import RunLock, RunLockedError
@@ -179,6 +180,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
     kind = device_type or resolve_device(inv.device).type
     if inv.data_on_device not in DATA_PLACEMENTS:
         raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
+    check_training_options(inv.settings)
     planned: list[PlannedRun] = []
     seen: set[str] = set()
     pairs = [resolve_pair(registry, text) for text in inv.plugins]
@@ -213,6 +215,8 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 channels_last=s.channels_last,
                 reuse_fakes=s.reuse_fakes,
                 objective_optimizers=recipes,
+                recipe=s.recipe, lr_g=s.lr_g, lr_d=s.lr_d, betas=s.betas, lr_schedule=s.lr_schedule,
+                ema_kimg=s.ema_kimg, spectral_norm=s.spectral_norm,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
@@ -415,6 +419,7 @@ def _train_locked(
         budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
         started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
+        recipe=config.recipe_label, ema=config.ema_kimg is not None,
     )
     write_json(directory / "run.json", record.as_dict())
     registry.notify("ganbench_run_started", run=info)
@@ -422,17 +427,13 @@ def _train_locked(
     try:
         resume = None if inv.fresh else _resumable(checkpoint.load_latest(directory), directory)
         torch.manual_seed(config.seed)
-        settings = TrainSettings(
-            batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-            separate_batches=config.separate_batches, lr=config.lr, options=family_options(run.model, config),
-            reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
-            channels_last=config.channels_last,
-        )
+        settings = settings_of(config, family_options(run.model, config))
         objective = build_objective(run.objective, config.options)
         check_built(objective, Objective, OBJECTIVE_METHODS, kind="objective")
         ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
         model = run.model.build(ctx)
         check_built(model, GanModel, MODEL_METHODS)
+        apply_common_options(model, settings, run.model.name)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
@@ -529,6 +530,8 @@ def _finish(registry: Registry, info: RunInfo, record: RunRecord, loop: Training
     if loop is not None:
         c = loop.counters
         record.steps, record.images = c.steps, c.images
+        record.g_updates, record.d_updates = round(c.g_updates, 3), round(c.d_updates, 3)
+        record.gflops_g, record.gflops_d = loop.gflops
         record.train_seconds, record.eval_seconds = round(c.train_seconds, 4), round(c.eval_seconds, 4)
         record.warmup_seconds, record.compile_seconds = round(c.warmup_seconds, 4), round(c.compile_seconds, 4)
         record.images_per_second = round(c.images_per_second, 2)

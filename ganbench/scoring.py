@@ -40,7 +40,7 @@ from .budget import Counters
 from .data import DatasetRequest, ImageDataset, to_float
 from .errors import GanbenchError, UsageError
 from .evaluation import EvalOptions, make_evaluator, preflight
-from .model import BuildContext, GanModel, TrainSettings
+from .model import BuildContext, GanModel
 from .plugins import Registry
 from .records import RunConfig
 
@@ -165,13 +165,12 @@ def run_generator(registry: Registry, run_dir: Path, config: RunConfig, dataset:
     from . import checkpoint
 
     from .runner import build_objective, family_options
+    from .training_options import build_model, ema_weights, settings_of
 
     family = registry.model(config.family)
-    settings = TrainSettings(batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-                             separate_batches=config.separate_batches, lr=config.lr,
-                             options=family_options(family, config))
+    settings = settings_of(config, family_options(family, config))
     objective = build_objective(registry.objective(config.objective), config.options)
-    model = family.build(BuildContext(dataset.info, objective, settings, device, config.seed))
+    model = build_model(family, BuildContext(dataset.info, objective, settings, device, config.seed))
     if which == "best":
         if not (run_dir / "best.pt").is_file():
             raise UsageError(f"{run_dir} has no best.pt; only runs trained with --select-best keep one. "
@@ -181,7 +180,7 @@ def run_generator(registry: Registry, run_dir: Path, config: RunConfig, dataset:
         state = checkpoint.load_latest(run_dir)
         if state is None:
             raise UsageError(f"{run_dir} holds no checkpoint; the run never saved one.")
-        weights = state["networks"]
+        weights = {**state["networks"], **ema_weights(state)}  # with --ema, the averaged G is what was scored
     for name, net in model.networks().items():
         net.load_state_dict(weights[name])
     return model

@@ -49,11 +49,12 @@ from ganbench import AdversarialModel, BuildContext, UsageError
 from ganbench_builtin.dcgan import Discriminator as _DcganDiscriminator
 from ganbench_builtin.dcgan import Generator as _DcganGenerator
 from ganbench_builtin.dcgan import init_weights
+from ganbench_builtin.recipes import CONDITIONAL as RECIPE
 
 LATENT_DIM = 100
-WIDTH = 64
-LR = 2e-4
-BETAS = (0.5, 0.999)
+WIDTH = RECIPE["width"].value
+LR = RECIPE["lr"].value
+BETAS = RECIPE["betas"].value
 
 
 def sample_labels(

@@ -9,9 +9,11 @@ lr 2e-4 with beta1 0.5, z of 100 dimensions.
 Adapting to the dataset: the generator starts from a ``base`` x ``base``
 map (4 for 16/32/64 px, 7 for 28 px) and doubles its size until it reaches
 the dataset's resolution; widths halve at each doubling and end at ``width``
-(64) channels. At 64 px this is the paper's 1024-free PyTorch-reference
-net (512-256-128-64); smaller images drop its first stages. The
-discriminator mirrors it.
+channels: 64 at 64 px, the paper's 1024-free PyTorch-reference net
+(512-256-128-64), and 128 at 32 px, the common CIFAR-10 variant
+(512-256-128; REFERENCES §2.4); other sizes (16, 28 px) extrapolate the
+64 px net by dropping its first stages. The discriminator mirrors it.
+Every value and its source: ``ganbench_builtin.recipes`` (docs/recipes.md).
 
 Departures, and why:
 - z is Gaussian (dcgan.torch, the authors' code, draws ``noise:normal()``);
@@ -28,11 +30,13 @@ from torch import nn
 
 from ganbench import AdversarialModel, BuildContext
 from ganbench_builtin.resize import Resize
+from ganbench_builtin.recipes import DCGAN as RECIPE
+from ganbench_builtin.recipes import dcgan_width
 
 LATENT_DIM = 100
-WIDTH = 64
-LR = 2e-4
-BETAS = (0.5, 0.999)
+WIDTH = RECIPE["width at 64 px"].value
+LR = RECIPE["lr"].value
+BETAS = RECIPE["betas"].value
 
 
 def geometry(resolution: int) -> tuple[int, int]:
@@ -106,7 +110,7 @@ class Discriminator(nn.Module):
 
 
 def build(ctx: BuildContext) -> AdversarialModel:
-    width = int(ctx.settings.options.get("width", WIDTH))
+    width = int(ctx.settings.options.get("width", dcgan_width(ctx.data.resolution)))
     norm = "batch" if getattr(ctx.objective, "batchnorm_safe", True) else "layer"
     # initialised on the CPU, then moved: the same starting weights on every device (ganbench.model)
     g = Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width).apply(init_weights).to(ctx.device)
@@ -121,4 +125,4 @@ def build(ctx: BuildContext) -> AdversarialModel:
 
 
 #: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
-DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "width": WIDTH, "init": "N(0, 0.02)"}
+DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "width": "128 at 32 px (512-256-128), else 64", "init": "N(0, 0.02)"}

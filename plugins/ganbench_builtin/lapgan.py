@@ -112,16 +112,17 @@ from torch import nn
 
 from ganbench import BuildContext, CriticInputs, GanModel, StepContext, UsageError
 from ganbench.model import Draw, StepLogs
+from ganbench_builtin.recipes import LAPGAN as RECIPE
 
 LATENT_DIM = 100
-HIDDEN_G = (1200, 1200)
-HIDDEN_D = (600, 600)
+HIDDEN_G = RECIPE["hidden_g level 0"].value
+HIDDEN_D = RECIPE["hidden_d level 0"].value
 DROPOUT = 0.5
-WIDTH = 64
+WIDTH = RECIPE["width levels >= 1"].value
 MIN_COARSE = 7
-LR = 2e-4
-LR_COARSE = 1e-3
-BETAS = (0.5, 0.999)
+LR = RECIPE["lr levels >= 1"].value
+LR_COARSE = RECIPE["lr level 0"].value
+BETAS = RECIPE["betas"].value
 
 
 # -- the pyramid ------------------------------------------------------------------

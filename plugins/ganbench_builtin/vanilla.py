@@ -22,10 +22,14 @@ import torch
 from torch import nn
 
 from ganbench import AdversarialModel, BuildContext
+from ganbench_builtin.recipes import VANILLA as RECIPE
 
 LATENT_DIM = 100
-LR = 2e-4
-BETAS = (0.5, 0.999)
+LR = RECIPE["lr"].value
+BETAS = RECIPE["betas"].value
+HIDDEN_G = RECIPE["hidden_g"].value
+HIDDEN_D = RECIPE["hidden_d"].value
+DROPOUT = RECIPE["dropout_d"].value
 
 
 class Generator(nn.Module):
@@ -34,7 +38,7 @@ class Generator(nn.Module):
         self.shape = shape
         layers: list[nn.Module] = []
         width = latent_dim
-        for hidden in (256, 512, 1024):
+        for hidden in HIDDEN_G:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
             width = hidden
         layers += [nn.Linear(width, math.prod(shape)), nn.Tanh()]
@@ -49,8 +53,8 @@ class Discriminator(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         width = math.prod(shape)
-        for hidden in (1024, 512, 256):
-            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.3)]
+        for hidden in HIDDEN_D:
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2), nn.Dropout(DROPOUT)]
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
@@ -72,5 +76,5 @@ def build(ctx: BuildContext) -> AdversarialModel:
 
 
 #: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
-DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "hidden_g": (256, 512, 1024),
-            "hidden_d": (1024, 512, 256), "dropout": 0.3}
+DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "hidden_g": HIDDEN_G,
+            "hidden_d": HIDDEN_D, "dropout": DROPOUT}

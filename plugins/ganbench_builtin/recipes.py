@@ -1,0 +1,144 @@
+"""The built-in families' paper recipes, as data: every setting with the source it comes from.
+
+The family modules read their constants from here, docs/recipes.md renders these tables (regenerate it with
+``python -m ganbench_builtin.recipes docs/recipes.md``; a test fails when it is stale), and
+tests/test_recipes.py pins every value against the source it cites. No torch import: this is plain data.
+
+Where ganbench departs from a paper, the entry holds the paper's value too and says why; where it extrapolates
+to a resolution the paper never trained at, the note says so. BEGAN's recipe lives with its module (it is being
+revised under issue 14 separately) and is not tabled here yet.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ganbench.citations import Cited, render_table
+
+RADFORD = "Radford et al. 2015 §4; REFERENCES §2.4"
+SAME_BATCH = ("ganbench trains every family with the harness's --batch-size (default 64), so a step budget buys "
+              "every family the same number of images")
+SAME_ADAM = ("Adam as in DCGAN, so the budget buys every family the same kind of optimisation (the paper's SGD "
+             "schedule needs far more updates than a benchmark budget)")
+
+VANILLA = {
+    "latent": Cited("gaussian(100)", "goodfeli/adversarial mnist.yaml, Generator.get_noise; REFERENCES §2.1"),
+    "objective": Cited("nonsaturating", "Goodfellow et al. 2014 §3, the released code's cost; REFERENCES §2.1"),
+    "n_critic": Cited(1, "Goodfellow et al. 2014 Algorithm 1 (k = 1); REFERENCES §2.1"),
+    "hidden_g": Cited((256, 512, 1024), "goodfeli/adversarial mnist.yaml; REFERENCES §2.1", paper=(1200, 1200),
+                      note="the LeakyReLU MLP that became the standard re-implementation of the original GAN"),
+    "hidden_d": Cited((1024, 512, 256), "goodfeli/adversarial mnist.yaml; REFERENCES §2.1", paper="maxout 240x5, 240x5",
+                      note="plain LeakyReLU layers instead of maxout, as in the standard re-implementation"),
+    "dropout_d": Cited(0.3, "goodfeli/adversarial mnist.yaml; REFERENCES §2.1", paper=0.5,
+                       note="the standard re-implementation's rate"),
+    "optimiser": Cited("Adam", "goodfeli/adversarial mnist.yaml; REFERENCES §2.1", paper="SGD, momentum 0.5 -> 0.7",
+                       note=SAME_ADAM),
+    "lr": Cited(2e-4, "goodfeli/adversarial mnist.yaml; REFERENCES §2.1", paper=0.1, note=SAME_ADAM),
+    "betas": Cited((0.5, 0.999), RADFORD),
+    "batch_size": Cited(64, "goodfeli/adversarial mnist.yaml; REFERENCES §2.1", paper=100, note=SAME_BATCH),
+}
+
+DCGAN = {
+    "latent": Cited("gaussian(100)", "dcgan.torch noise:normal(); REFERENCES §2.4",
+                    note="the paper's text says uniform; --latent uniform restores it"),
+    "objective": Cited("nonsaturating", RADFORD),
+    "n_critic": Cited(1, RADFORD),
+    "optimiser": Cited("Adam", RADFORD),
+    "lr": Cited(2e-4, RADFORD),
+    "betas": Cited((0.5, 0.999), RADFORD),
+    "init": Cited("N(0, 0.02)", RADFORD),
+    "batch_size": Cited(64, RADFORD, paper=128, note=SAME_BATCH),
+    "width at 64 px": Cited(64, "PyTorch DCGAN example ngf = ndf = 64 (512-256-128-64); REFERENCES §2.4"),
+    "width at 32 px": Cited(128, "the common CIFAR-10 variant, 512-256-128; REFERENCES §2.4 (a)"),
+    "width at other sizes": Cited(64, "PyTorch DCGAN example ngf = ndf = 64 (512-256-128-64); REFERENCES §2.4",
+                                  note="extrapolated: the paper trained at 64 px; smaller images drop the "
+                                  "64 px net's first stages (16 px: 128-64)"),
+}
+
+CONDITIONAL = {
+    "latent": Cited("gaussian(100)", "Mirza & Osindero 2014 §4.1; REFERENCES §2.3", paper="uniform(100)",
+                    note="as dcgan, so the two differ only by their conditioning; --latent uniform restores it"),
+    "networks": Cited("DCGAN, one-hot label joins z (G) and the image planes (D)",
+                      "Mirza & Osindero 2014 §4.1; REFERENCES §2.3", paper="MLP with maxout units",
+                      note="the convolutional concat-cGAN later work took as the conditional baseline"),
+    "objective": Cited("nonsaturating", "Mirza & Osindero 2014 eq. 2; REFERENCES §2.3"),
+    "optimiser": Cited("Adam", "Mirza & Osindero 2014 §4.1; REFERENCES §2.3", paper="SGD, momentum 0.5 -> 0.7",
+                       note=SAME_ADAM),
+    "lr": Cited(2e-4, "Mirza & Osindero 2014 §4.1; REFERENCES §2.3", paper=0.1, note=SAME_ADAM),
+    "betas": Cited((0.5, 0.999), RADFORD),
+    "width": Cited(64, "PyTorch DCGAN example ngf = ndf = 64 (512-256-128-64); REFERENCES §2.4"),
+    "batch_size": Cited(64, "Mirza & Osindero 2014 §4.1; REFERENCES §2.3", paper=100, note=SAME_BATCH),
+}
+
+EYESCREAM = "Denton et al. 2015 §4, eyescream; REFERENCES §2.2"
+LAPGAN = {
+    "latent": Cited("uniform(100) + one noise plane per finer level", EYESCREAM),
+    "objective": Cited("nonsaturating", EYESCREAM),
+    "n_critic": Cited(1, EYESCREAM),
+    "hidden_g level 0": Cited((1200, 1200), EYESCREAM),
+    "hidden_d level 0": Cited((600, 600), EYESCREAM),
+    "width levels >= 1": Cited(64, EYESCREAM),
+    "optimiser": Cited("Adam", EYESCREAM, paper="SGD, momentum 0 -> 0.7", note=SAME_ADAM),
+    "lr levels >= 1": Cited(2e-4, EYESCREAM, paper=0.02, note=SAME_ADAM),
+    "lr level 0": Cited(1e-3, EYESCREAM, paper=0.02,
+                        note="at 2e-4 the MLP level needs ~1,750 steps to leave collapse, at 1e-3 ~350 (lapgan.py)"),
+    "betas": Cited((0.5, 0.999), RADFORD),
+    "batch_size": Cited(64, EYESCREAM, paper=128, note=SAME_BATCH),
+}
+
+PROGAN = "Karras et al. 2017 App. A; official Theano CIFAR-10 config; REFERENCES §2.6"
+PROGRESSIVE = {
+    "latent": Cited("sphere(128)", PROGAN),
+    "objective": Cited("wgan-gp + drift 0.001", PROGAN),
+    "n_critic": Cited(1, PROGAN),
+    "optimiser": Cited("Adam, eps 1e-8", PROGAN),
+    "lr": Cited(1e-3, PROGAN),
+    "betas": Cited((0.0, 0.99), PROGAN),
+    "batch_size": Cited(64, PROGAN, paper=16, note=SAME_BATCH),
+    "width": Cited(64, PROGAN, paper=128, note="four times cheaper per conv on a CPU; options width=128 restores it"),
+    "gradient penalty target": Cited(1.0, PROGAN, paper=750.0,
+                                     note="the shared wgan-gp objective; every other configuration of the paper uses 1"),
+    "grow fraction": Cited(0.14, PROGAN,
+                           note="the fraction of the budget spent growing: 32 px is stable after 2,800 of "
+                           "20,000 kimg; every resolution keeps the paper's ratio"),
+    "ema of G": Cited("off (--ema 11.1)", PROGAN, paper="0.999 per batch of 16 (half-life 11.1 kimg)",
+                      note="opt-in with --ema: under a short budget an average lags G by most of the run"),
+}
+
+OBJECTIVES = {
+    "wgan-gp n_critic": Cited(5, "Gulrajani et al. 2017 Algorithm 1; REFERENCES §8"),
+    "wgan-gp lambda": Cited(10.0, "Gulrajani et al. 2017 Algorithm 1; REFERENCES §8"),
+    "hinge n_critic": Cited(1, "Miyato et al. 2018 §2 (CIFAR-10 recipe, n_dis 5); REFERENCES §8", paper=5,
+                            note="one D step like the other losses; --n-critic 5 --spectral-norm --betas 0,0.9 "
+                            "gives the SN-GAN recipe"),
+}
+
+#: Every table, in the order docs/recipes.md shows them.
+TABLES = {"vanilla": VANILLA, "dcgan": DCGAN, "conditional": CONDITIONAL, "lapgan": LAPGAN,
+          "progressive": PROGRESSIVE, "objectives": OBJECTIVES}
+
+#: Marks the generated part of docs/recipes.md.
+BEGIN, END = "<!-- recipes: generated by python -m ganbench_builtin.recipes -->", "<!-- end of recipes -->"
+
+
+def dcgan_width(resolution: int) -> int:
+    """DCGAN's base width under the paper recipe: the CIFAR variant's 128 at 32 px, the 64 px net's 64 otherwise."""
+    return DCGAN["width at 32 px"].value if resolution == 32 else DCGAN["width at 64 px"].value
+
+
+def render() -> str:
+    """The generated part of docs/recipes.md."""
+    return "\n".join([BEGIN, "", *(render_table(name, rows) for name, rows in TABLES.items()), END])
+
+
+def write_docs(path: Path) -> None:
+    """Replace the generated part of ``path`` with :func:`render`, keeping the hand-written text around it."""
+    text = path.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(head + render() + tail)
+
+
+if __name__ == "__main__":
+    write_docs(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/recipes.md"))
