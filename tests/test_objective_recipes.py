@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import draw_for
+from helpers import draw_for
 from ganbench import OptimizerRecipe
 from ganbench.budget import Budget
 from ganbench.data import DataInfo
