@@ -39,6 +39,9 @@ class ModelSpec:
     the same); ``objectives``, when not empty, narrows further to the named
     ones. ``requires_labels`` refuses unlabelled datasets up front.
     ``defaults`` documents the paper's settings the family uses.
+    ``search_space`` is what ``ganbench tune`` may vary: run-option name ->
+    distribution (:mod:`ganbench.search_space`); empty means Lucic et al.'s wide
+    space (:data:`ganbench.search_space.LUCIC_WIDE`).
     """
 
     name: str
@@ -50,6 +53,7 @@ class ModelSpec:
     objectives: tuple[str, ...] = ()
     requires_labels: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    search_space: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "model"
 
 
