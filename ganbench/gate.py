@@ -43,6 +43,9 @@ from . import __version__
 from .errors import UsageError
 from .diversity import is_diversity_key
 from .leaderboard import GROUP, final_score_columns, higher_is_better
+
+#: Row keys added to GROUP after baselines were first written; a baseline row without one had ''.
+LATER_GROUP_KEYS = ("hparams",)
 from .store import write_json
 
 FORMAT = "ganbench-baseline/1"
@@ -153,7 +156,8 @@ def _row_problem(row: Any) -> str:
     """What is wrong with one baseline row, or '' (only what :func:`check` relies on)."""
     if not isinstance(row, dict):
         return "is not an object"
-    missing = [g for g in GROUP if not isinstance(row.get(g), str)]
+    # baselines written before a key joined GROUP lack it: the row had its default, '' (see check)
+    missing = [g for g in GROUP if not isinstance(row.get(g, "" if g in LATER_GROUP_KEYS else None), str)]
     if missing:
         return f"has no {', '.join(missing)}"
     if not isinstance(row.get("scores", {}), dict) or not isinstance(row.get("throughput", {}), dict):

@@ -343,6 +343,7 @@ def _train_locked(
         budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
         started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
+        hparams=config.hparams_label,
     )
     write_json(directory / "run.json", record.as_dict())
     registry.hook.ganbench_run_started(run=info)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 
+DEFAULT_RESULTS = "results"
+#: Where a study goes inside the results directory ``run`` would use: results/tune, results/suites/NAME/tune.
+STUDY_FOLDER = "tune"
 DEFAULT_TRIALS = 8
 #: Re-runs of each family's best configuration on fresh seeds; Lucic et al. re-run theirs many times (phase 3).
 DEFAULT_CONFIRM_SEEDS = 3
@@ -23,6 +27,7 @@ TUNE_HELP = {
     "plugins": "comma-separated families to tune, each optionally family:objective",
     "seed": "seed of the trials' draws and of their training runs; re-runs of the best use the next seeds",
     "seeds": "not used by tune: trials train on --seed, re-runs of the best on --confirm-seeds more",
+    "results": "results directory of the study (runs go under DIR/runs; the report is DIR/tune-report.html)",
 }
 
 
@@ -47,6 +52,8 @@ def add_tune_parser(sub: Any, run: argparse.ArgumentParser, suite_defaults: dict
                         help="the metric (one of --metrics) whose final score picks the best trial")
     if suite_defaults:
         tune.set_defaults(**suite_defaults)
+    # a study's runs are trials, not the suite's or `run`'s rows: they live apart, in a tune/ folder of the results
+    tune.set_defaults(results=str(Path((suite_defaults or {}).get("results", DEFAULT_RESULTS)) / STUDY_FOLDER))
     return tune
 
 
