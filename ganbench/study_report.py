@@ -170,6 +170,8 @@ def markdown(summary: dict[str, Any]) -> str:
 
 def figure(summary: dict[str, Any]) -> bytes | None:
     """Best score against the number of trials, one line and band per family (PNG bytes)."""
+    from matplotlib.ticker import MaxNLocator
+
     from .plots import _figure, _png, _style
 
     families = [f for f in summary["families"] if f["curve"]]
@@ -189,6 +191,7 @@ def figure(summary: dict[str, Any]) -> bytes | None:
     _style(ax, f"best {summary['metric']} found with k trials (mean, 95 % band)", "trials k",
            f"best {summary['metric']} ({better} is better)")
     ax.axvline(summary["rank_at"], color="0.5", linestyle=":", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     return _png(fig)
 
