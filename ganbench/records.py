@@ -8,7 +8,8 @@ A run directory (``<results>/runs/<run_id>/``) contains:
 ``samples/``          PNG grids of a fixed latent batch at budget fractions; ``final.png``
 ``checkpoint.pt``     final weights, optimisers and family state (safe to ``torch.load(weights_only=True)``)
 ``scores.json``       metric values at each evaluated budget fraction
-``run.json``          the :class:`RunRecord`: status, counters, final losses and scores,
+``run.json``          the :class:`RunRecord`: status, counters, final losses and scores, the
+                      hyperparameters set away from their defaults (``hparams``),
                       scores at intermediate budget fractions, and whether the final
                       samples collapsed (``collapsed``, ``collapse_note``)
 ``checkpoint.prev.pt``  the previous good checkpoint, used when the latest is corrupt

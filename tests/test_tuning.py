@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from ganbench.errors import UsageError
 from ganbench.evaluation import EvalOptions
 from ganbench.leaderboard import compile_leaderboard, load_records
 from ganbench.plugins import PluginInfo, build_registry
+from ganbench.records import RunConfig, RunRecord
 from ganbench.runner import Invocation
 from ganbench.search_space import LUCIC_WIDE, Choice, LogUniform, Uniform, check_space, draw_trials
 from ganbench.specs import ModelSpec
@@ -127,6 +129,26 @@ def test_tune_refuses_bad_options_with_exit_2(tmp_path, capsys):
     assert "--tune-metric fid is not computed" in capsys.readouterr().err
     assert main(["tune", "--plugins", "nosuchgan", "--results", str(tmp_path)]) == 2
     assert "Unknown model 'nosuchgan'" in capsys.readouterr().err
+
+
+def test_runs_that_differ_in_a_hyperparameter_are_separate_leaderboard_rows():
+    base = RunConfig(family="vanilla", objective="nonsaturating", dataset="digits", budget="4steps", seed=0,
+                     device="cpu", batch_size=64)
+    assert base.hparams_label == ""
+    tuned = replace(base, lr=0.00278, n_critic=2)
+    assert tuned.hparams_label == "lr=0.00278, n_critic=2"
+    assert replace(base, batch_size=32, latent="uniform").hparams_label == "batch_size=32, latent=uniform"
+
+    def record(config: RunConfig, fid: float) -> RunRecord:
+        return RunRecord(run_id=config.run_id, family=config.family, objective=config.objective,
+                         dataset=config.dataset, budget=config.budget, seed=config.seed, status="completed",
+                         hparams=config.hparams_label, scores={"fid500[x]": fid})
+
+    board = compile_leaderboard([record(base, 500.0), record(replace(base, seed=1), 510.0), record(tuned, 300.0)])
+    rows = board.set_index("hparams")
+    assert rows.loc["", "seeds"] == 2 and rows.loc["", "score:fid500[x]"] == 505.0
+    assert rows.loc["lr=0.00278, n_critic=2", "seeds"] == 1
+    assert rows.loc["lr=0.00278, n_critic=2", "score:fid500[x]"] == 300.0
 
 
 # -- a real study on the digits ----------------------------------------------------------------------------------------
