@@ -116,6 +116,9 @@ def plan_study(registry: Any, request: StudyRequest) -> list[FamilyPlan]:
             continue
         seen.add(pair)
         owner = f"the family {model.name!r} ({registry.get('model', model.name).plugin})"
+        if not isinstance(model.search_space or {}, Mapping):
+            raise UsageError(f"The search space of {owner} is {model.search_space!r}; declare it as a mapping from "
+                             "run-option names to distributions, e.g. {'lr': LogUniform(1e-5, 1e-2)}.")
         declared = dict(model.search_space or {})
         space = check_space(declared or LUCIC_WIDE, owner)
         source = f"declared by {model.name}" if declared else LUCIC_SOURCE

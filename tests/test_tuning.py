@@ -71,6 +71,12 @@ def test_a_family_with_a_bad_space_is_refused_before_training_naming_it_and_its_
         plan_study(registry, _request(("vanilla", "badspace")))
     message = str(caught.value)
     assert "'badspace'" in message and "ganbench-badspace" in message and "'momentum'" in message
+    listed = ModelSpec("listed", build=vanilla.build, description="d", paper="p", default_objective="nonsaturating",
+                       search_space=["lr"])
+    registry = build_registry(extra=[(PluginInfo("listed", "x", "ganbench-listed", "1.0"),
+                                      Contribution("listed", models=[listed]))])
+    with pytest.raises(UsageError, match="ganbench-listed.*declare it as a mapping"):
+        plan_study(registry, _request(("listed",)))
     # a declared space replaces the default one; an undeclared one is Lucic et al.'s
     good = ModelSpec("narrow", build=vanilla.build, description="d", paper="p", default_objective="nonsaturating",
                      search_space={"lr": Choice((1e-3,))})
