@@ -1,4 +1,4 @@
-"""The ``ganbench`` command: run, plugins, leaderboard.
+"""The ``ganbench`` command: run, tune, plugins, leaderboard, report, score, profile, check.
 
 Errors meant for the user (:class:`GanbenchError`) print as one paragraph
 and exit with status 2; ``--debug`` adds the traceback. ``run`` exits with 1
@@ -25,6 +25,7 @@ from .budget import Budget
 from .errors import GanbenchError, UsageError
 from .executors import ExecutorOptions
 from .suite import load_suite
+from .tune_cli import add_tune_parser, cmd_tune
 
 if TYPE_CHECKING:  # torch and pandas are imported by the commands that use them, so --help and plugins stay fast
     from .records import RunRecord
@@ -200,6 +201,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                        help="ray: times a run is retried after its worker or node died; it resumes from its checkpoint")
     if suite_defaults:
         run.set_defaults(**suite_defaults)
+    add_tune_parser(sub, run, suite_defaults)
 
     sub.add_parser("plugins", help="list installed plugins, their kind, distribution and version")
 
@@ -560,7 +562,7 @@ def _tolerant_streams() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "suite", None) and args.command == "run":
+    if getattr(args, "suite", None) and args.command in ("run", "tune"):
         try:
             suite = load_suite(args.suite)
         except GanbenchError as exc:
@@ -606,6 +608,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return cmd_profile(args, registry)
         if args.command == "score":
             return cmd_score(args, registry)
+        if args.command == "tune":
+            return cmd_tune(args, registry)
         return cmd_run(args, registry)
     except GanbenchError as exc:
         if args.debug:

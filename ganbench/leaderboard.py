@@ -22,10 +22,11 @@ from .stats import intervals_overlap, summarize
 from .store import write_text
 
 #: What makes a leaderboard row; ``speed`` holds the non-default speed settings ('bf16+compile', '' for none),
-#: ``recipe`` the recipe and non-default training options ('paper', 'matched+ema=10+sn').
-GROUP = ["family", "objective", "dataset", "budget", "recipe", "speed"]
+#: ``recipe`` the recipe and non-default training options ('paper', 'matched+ema=10+sn');
+#: ``hparams`` the hyperparameters set away from their defaults ('lr=0.001', '' for none).
+GROUP = ["family", "objective", "dataset", "budget", "recipe", "speed", "hparams"]
 #: The value of a GROUP key in records and baselines written before the key existed.
-GROUP_DEFAULTS = {"speed": "", "recipe": "paper"}
+GROUP_DEFAULTS = {"speed": "", "recipe": "paper", "hparams": ""}
 COUNTERS = {
     "steps": "steps",
     "images": "images",
@@ -229,7 +230,8 @@ def _row_labels(board: pd.DataFrame) -> list[str]:
     pairs = [f"{f}:{o}" for f, o in zip(board["family"], board["objective"])]
     if len(set(pairs)) == len(pairs):
         return pairs
-    return [f"{p} {d} {b}" for p, d, b in zip(pairs, board["dataset"], board["budget"])]
+    hparams = board["hparams"] if "hparams" in board else [""] * len(board)
+    return [f"{p} {d} {b}" + (f" [{h}]" if h else "") for p, d, b, h in zip(pairs, board["dataset"], board["budget"], hparams)]
 
 
 def rank_label(rank: object, tied: bool) -> str:

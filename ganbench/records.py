@@ -8,7 +8,8 @@ A run directory (``<results>/runs/<run_id>/``) contains:
 ``samples/``          PNG grids of a fixed latent batch at budget fractions; ``final.png``
 ``checkpoint.pt``     final weights, optimisers and family state (safe to ``torch.load(weights_only=True)``)
 ``scores.json``       metric values at each evaluated budget fraction
-``run.json``          the :class:`RunRecord`: status, counters, final losses and scores,
+``run.json``          the :class:`RunRecord`: status, counters, final losses and scores, the
+                      hyperparameters set away from their defaults (``hparams``),
                       scores at intermediate budget fractions, and whether the final
                       samples collapsed (``collapsed``, ``collapse_note``)
 ``checkpoint.prev.pt``  the previous good checkpoint, used when the latest is corrupt
@@ -69,6 +70,9 @@ def short_dataset_name(dataset: str) -> str:
     return dataset
 
 
+#: Training hyperparameters a run config records and their defaults: runs that differ in one of them are
+#: different leaderboard rows (``hparams``), never seeds of one row (``ganbench tune`` trials, ``--lr`` sweeps).
+HPARAM_DEFAULTS: dict[str, Any] = {"lr": None, "n_critic": None, "batch_size": 64, "latent": None}
 #: Speed settings of a run and their defaults; a setting at its default is left out of the config hash.
 SPEED_DEFAULTS: dict[str, Any] = {"precision": "fp32", "compile": False, "channels_last": False, "reuse_fakes": False}
 #: The recipe and the training options applied to every family (ganbench.training_options), with their defaults;
@@ -169,6 +173,13 @@ class RunConfig:
         return "+".join(parts)
 
     @property
+    def hparams_label(self) -> str:
+        """The hyperparameters set away from their defaults, as the leaderboard shows them ('' for none)."""
+        return ", ".join(f"{name}={getattr(self, name):g}" if isinstance(getattr(self, name), float)
+                         else f"{name}={getattr(self, name)}"
+                         for name, default in HPARAM_DEFAULTS.items() if getattr(self, name) != default)
+
+    @property
     def speed_label(self) -> str:
         """The non-default speed settings, as the leaderboard shows them ('' for the defaults)."""
         parts = [self.precision] if self.precision != "fp32" else []
@@ -204,6 +215,8 @@ class RunRecord:
     data_on_device: bool | None = None
     #: Non-default speed settings ('bf16+compile'), from the config; '' for the defaults.
     speed: str = ""
+    #: Hyperparameters set away from their defaults ('lr=0.001, n_critic=2'), from the config; '' for none.
+    hparams: str = ""
     device: str = ""
     #: The device's hardware model (GPU name, CPU model), without thread counts: seeds that ran on different
     #: models had different wall-clock budgets, and the leaderboard marks such a row.

@@ -419,7 +419,7 @@ def _train_locked(
         budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
         started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
-        recipe=config.recipe_label, ema=config.ema_kimg is not None,
+        recipe=config.recipe_label, ema=config.ema_kimg is not None, hparams=config.hparams_label,
     )
     write_json(directory / "run.json", record.as_dict())
     registry.notify("ganbench_run_started", run=info)

@@ -53,6 +53,9 @@ class ModelSpec:
     the same); ``objectives``, when not empty, narrows further to the named
     ones. ``requires_labels`` refuses unlabelled datasets up front.
     ``defaults`` documents the paper's settings the family uses.
+    ``search_space`` is what ``ganbench tune`` may vary: run-option name ->
+    distribution (:mod:`ganbench.search_space`); empty means Lucic et al.'s wide
+    space (:data:`ganbench.search_space.LUCIC_WIDE`).
     """
 
     name: str
@@ -66,6 +69,9 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: The options it accepts; it reads them from ``BuildContext.settings.options``.
     options: tuple[PluginOption, ...] = ()
+    #: What ``ganbench tune`` searches for this family: a TrainSettings field -> a distribution
+    #: (ganbench.search_space); empty means Lucic et al.'s wide space.
+    search_space: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "model"
 
 

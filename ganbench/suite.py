@@ -23,6 +23,9 @@ Example (every key but ``name`` is optional; missing ones keep the CLI defaults)
 
     [options.dcgan]        # per-plugin options, as --option dcgan.width=32
     width = 32
+    [tune]              # read by `ganbench tune SUITE` only
+    trials = 8
+    confirm_seeds = 3
 
 Unknown keys are refused with the list of valid ones, so a typo never
 silently falls back to a default.
@@ -89,6 +92,16 @@ EVAL_KEYS: dict[str, tuple[str, str, str]] = {
     "select_best": ("select_best", "str", "metric that picks a 'best' checkpoint on held-out samples"),
 }
 
+#: Keys of the ``[tune]`` table: defaults of ``ganbench tune SUITE`` (ignored by ``ganbench run``).
+TUNE_KEYS: dict[str, tuple[str, str, str]] = {
+    "trials": ("trials", "posint", "configurations drawn per family from its search space"),
+    "confirm_seeds": ("confirm_seeds", "int", "fresh seeds each family's best configuration is re-run on"),
+    "rank_at": ("rank_at", "posint", "number of trials k at which families are ranked"),
+    "metric": ("tune_metric", "str", "the metric whose final score picks the best trial"),
+}
+#: Tables a suite may hold, and their keys.
+TABLES: dict[str, dict[str, tuple[str, str, str]]] = {"eval": EVAL_KEYS, "tune": TUNE_KEYS}
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -118,22 +131,23 @@ def load_suite(path: str | Path) -> Suite:
 def parse_suite(data: dict[str, Any], path: Path = Path("<suite>")) -> Suite:
     """Validate the TOML table of a suite into CLI defaults."""
     where = f"the suite file {path}"
-    eval_table = data.get("eval", {})
-    unknown = sorted(set(data) - set(TOP_KEYS) - {"eval", "options"})
+    tables_text = ", ".join(f"a [{t}] table with {', '.join(sorted(keys))}" for t, keys in TABLES.items())
+    unknown = sorted(set(data) - set(TOP_KEYS) - set(TABLES) - {"options"})
     if unknown:
         raise UsageError(
             f"Unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in {where}. "
-            f"Valid keys: {', '.join(sorted(TOP_KEYS))}, an [eval] table with {', '.join(sorted(EVAL_KEYS))}, "
-            "and [options.NAME] tables of per-plugin options."
+            f"Valid keys: {', '.join(sorted(TOP_KEYS))}, {tables_text}, and [options.NAME] tables of per-plugin "
+            "options."
         )
-    if not isinstance(eval_table, dict):
-        raise UsageError(f"In {where}, 'eval' must be a table ([eval]) with keys {', '.join(sorted(EVAL_KEYS))}.")
-    unknown_eval = sorted(set(eval_table) - set(EVAL_KEYS))
-    if unknown_eval:
-        raise UsageError(
-            f"Unknown key{'s' if len(unknown_eval) > 1 else ''} {', '.join(map(repr, unknown_eval))} in the [eval] "
-            f"table of {where}. Valid keys: {', '.join(sorted(EVAL_KEYS))}."
-        )
+    for table, keys in TABLES.items():
+        if not isinstance(data.get(table, {}), dict):
+            raise UsageError(f"In {where}, {table!r} must be a table ([{table}]) with keys {', '.join(sorted(keys))}.")
+        unknown = sorted(set(data.get(table, {})) - set(keys))
+        if unknown:
+            raise UsageError(
+                f"Unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in the [{table}] "
+                f"table of {where}. Valid keys: {', '.join(sorted(keys))}."
+            )
     if "name" not in data:
         raise UsageError(f"{where[0].upper()}{where[1:]} needs a name, e.g. name = \"{path.stem}\".")
     name = _check("name", data["name"], "str", where)
@@ -144,9 +158,10 @@ def parse_suite(data: dict[str, Any], path: Path = Path("<suite>")) -> Suite:
         dest, kind, _ = TOP_KEYS.get(key, (None, "", ""))
         if dest is not None:
             defaults[dest] = _to_cli(key, _check(key, value, kind, where), kind)
-    for key, value in eval_table.items():
-        dest, kind, _ = EVAL_KEYS[key]
-        defaults[dest] = _to_cli(f"eval.{key}", _check(f"eval.{key}", value, kind, where), kind)
+    for table, keys in TABLES.items():
+        for key, value in data.get(table, {}).items():
+            dest, kind, _ = keys[key]
+            defaults[dest] = _to_cli(f"{table}.{key}", _check(f"{table}.{key}", value, kind, where), kind)
     defaults["option"] = _option_args(data.get("options", {}), where)
     defaults.setdefault("results", str(Path("results") / "suites" / name))
     if "budget" in defaults:
@@ -209,5 +224,5 @@ def _to_cli(key: str, value: Any, kind: str) -> Any:
 def describe_keys() -> str:
     """The valid keys, one a line, for documentation and error messages."""
     lines = [f"{k:<17} {TOP_KEYS[k][2]}" for k in TOP_KEYS]
-    lines += [f"[eval].{k:<10} {EVAL_KEYS[k][2]}" for k in EVAL_KEYS]
+    lines += [f"[{t}].{k:<10} {keys[k][2]}" for t, keys in TABLES.items() for k in keys]
     return "\n".join(lines)
