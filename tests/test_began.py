@@ -16,7 +16,16 @@ from ganbench.model import BuildContext, StepContext, TrainSettings
 from ganbench.objective import RECONSTRUCTION, CriticInputs
 from ganbench.plugins import build_registry
 from ganbench.runner import resolve_pair
-from ganbench_builtin.began import BeganModel, BeganObjective, StallDecay, build, geometry
+from ganbench_builtin.began import (
+    PAPER_RECIPE,
+    SMALL_RECIPE,
+    BeganModel,
+    BeganObjective,
+    StallDecay,
+    build,
+    geometry,
+    recipe,
+)
 from ganbench_builtin.datasets.digits import load
 
 
@@ -50,7 +59,7 @@ def test_architecture(channels, resolution, base):
     model = make(channels, resolution, width=8)
     z = model.sample_latent(4, torch.device("cpu"))
     assert model.latent == "uniform" and z.shape == (4, 64) and z.abs().max() <= 1
-    assert model.discriminator.encoder.fc.out_features == 64  # N_h
+    assert model.discriminator.encoder.fc.out_features == recipe(resolution, {})["hidden"]  # N_h
     modules = list(model.discriminator.modules()) + list(model.generator.modules())
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules)
     assert any(isinstance(m, nn.ELU) for m in modules)
@@ -108,9 +117,19 @@ def test_objective_formulas_and_state():
     assert other.k == 0.25 and other.gamma == 0.5 and BeganObjective.needs == RECONSTRUCTION
 
 
-def test_gamma_option_reaches_the_objective():
-    assert make(width=8, gamma=0.7).objective.gamma == 0.7
-    assert make(width=8).objective.gamma == 0.5
+def test_recipe_follows_the_resolution_and_options_reach_the_networks():
+    """The paper's recipe from 32 px, the small-image one below; ``--lr`` and options override both."""
+    assert recipe(32, {}) == PAPER_RECIPE and recipe(64, {})["width"] == 64 and recipe(16, {}) == SMALL_RECIPE
+    assert recipe(28, {}, lr=5e-5)["lr_g"] == recipe(28, {}, lr=5e-5)["lr_d"] == 5e-5
+    assert recipe(16, {"hidden": 16, "gamma": 0.7})["hidden"] == 16
+    paper = make(1, 32, width=8)
+    assert (paper.objective.gamma, paper.objective.lambda_k) == (0.5, 0.001)
+    assert paper.discriminator.encoder.fc.out_features == 64  # N_h
+    assert paper.opt_g.param_groups[0]["lr"] == paper.opt_d.param_groups[0]["lr"] == 1e-4
+    small = make(1, 16, width=8, gamma=0.7, lr_d=5e-5)
+    assert (small.objective.gamma, small.objective.lambda_k) == (0.7, 0.01)
+    assert small.discriminator.encoder.fc.out_features == 8
+    assert (small.opt_g.param_groups[0]["lr"], small.opt_d.param_groups[0]["lr"]) == (3e-4, 5e-5)
 
 
 def test_training_logs_the_equilibrium():
@@ -129,9 +148,9 @@ def test_k_t_follows_the_balance_on_digits():
     k, rose = 0.0, False
     for step in range(12):
         logs = model.train_step(draw, StepContext(step, step / 12))
-        expected = min(1.0, max(0.0, k + 0.001 * logs["balance"]))
+        expected = min(1.0, max(0.0, k + model.objective.lambda_k * logs["balance"]))
         assert logs["k_t"] == pytest.approx(expected)
-        assert logs["balance"] == pytest.approx(0.5 * logs["L(x)"] - logs["L(G(z))"])
+        assert logs["balance"] == pytest.approx(model.objective.gamma * logs["L(x)"] - logs["L(G(z))"])
         if logs["balance"] > 0:
             assert logs["k_t"] > k
             rose = True
@@ -142,22 +161,6 @@ def test_k_t_follows_the_balance_on_digits():
     assert model.extra_state()["objective"]["k"] == k
 
 
-def test_k_t_stays_above_zero_on_digits():
-    """The equilibrium holds over a short digits run: k_t is positive for most steps and never pinned at 0.
-
-    Before the Glorot init, G started as one grey image (see the module docstring):
-    the balance turned negative within 20 steps and k_t sat at exactly 0 from step
-    ~30 on (batch 16 and 64). Measured with the fix (batch 16, n = 32, 16 px): k_t > 0
-    at every step of the first 400, peaking at about 0.006.
-    """
-    model = make(1, 16, batch=16, width=32)
-    draw = digits_draw(batch=16)
-    ks = [model.train_step(draw, StepContext(step, step / 100))["k_t"] for step in range(100)]
-    print(f"k_t > 0 at {sum(k > 0 for k in ks)} of 100 steps, max {max(ks):.4f}, last {ks[-1]:.4f}")
-    assert sum(k > 0 for k in ks) >= 90
-    assert ks[-1] > 0
-
-
 def test_stall_rule():
     stall = StallDecay(patience=3, decay=0.0, min_improvement=0.01)
     assert [stall.update(v) for v in (5.0, 4.0, 3.0, 2.0)] == [False] * 4  # improving: never stalls
@@ -166,16 +169,35 @@ def test_stall_rule():
     again = StallDecay()
     again.load_state_dict(stall.state_dict())
     assert again.state_dict() == stall.state_dict()
+    shorter = StallDecay(patience=1000, decay=0.0)
+    shorter.update(5.0)
+    shorter.set_patience(3)  # a stall under the new patience is found as soon as it happens
+    assert [shorter.update(5.0) for _ in range(3)] == [False, False, True]
 
 
 def test_lr_halves_when_m_global_stalls():
     model = make(1, 16, width=8)
     model.stall = StallDecay(patience=1, min_improvement=1.0)  # nothing counts as improvement: stall every step
     draw = toy_draw(1, 16)
-    lrs = [model.train_step(draw, StepContext(s, 0.0))["lr"] for s in range(4)]
-    assert lrs == pytest.approx([1e-4, 5e-5, 2.5e-5, 2e-5])  # halved, floored at 2e-5
-    assert model.opt_g.param_groups[0]["lr"] == pytest.approx(2e-5)
+    logs = [model.train_step(draw, StepContext(s, 0.0)) for s in range(4)]
+    assert [x["lr"] for x in logs] == pytest.approx([1e-4, 5e-5, 2.5e-5, 2e-5])  # D: halved, floored at 2e-5
+    assert [x["lr_g"] for x in logs] == pytest.approx([3e-4, 1.5e-4, 7.5e-5, 3.75e-5])  # G: halved alike
     assert model.extra_state()["lr_decay"]["halvings"] == 3
+
+
+def test_lr_patience_is_a_fraction_of_the_budget():
+    """By default the stall rule waits a quarter of the budget, so that it can fire within any suite's budget."""
+    model = make(1, 16, width=8)
+    draw = toy_draw(1, 16)
+    model.train_step(draw, StepContext(0, 0.0))
+    assert model.stall.patience == 1000  # nothing known about the budget yet
+    model.train_step(draw, StepContext(10, 10 / 400))  # a 400-step budget
+    assert model.stall.patience == 100
+    model.train_step(draw, StepContext(11, 11 / 40))  # a 40-step budget: never below 20 steps
+    assert model.stall.patience == 20
+    fixed = make(1, 16, width=8, lr_patience=7)
+    fixed.train_step(draw, StepContext(10, 10 / 400))
+    assert fixed.stall.patience == 7
 
 
 def test_incompatible_pairs_are_refused():
@@ -220,3 +242,55 @@ def test_generator_loss_reaches_g_through_the_auto_encoder_and_its_step_leaves_d
     model.opt_g.step()
     assert all(torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+
+
+LEARN_STEPS = 150
+
+
+def lenet_scores(net: nn.Module, images: torch.Tensor, real_features: torch.Tensor) -> dict[str, float]:
+    """FID and IS of ``images`` on the digits' own lenet extractor (the project's judge for digits), in float64."""
+    with torch.no_grad():
+        features, logits = net(images)
+    a, b = features.double(), real_features.double()
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    eig = torch.linalg.eigvals(cov_a @ cov_b)  # tr sqrt(A B) = sum of the square roots of AB's eigenvalues
+    fid = float((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * eig.sqrt().real.sum())
+    p = torch.softmax(logits.double(), 1)
+    inception = float(torch.exp((p * (p.clamp_min(1e-12).log() - p.mean(0).log())).sum(1).mean()))
+    classes = int((torch.bincount(p.argmax(1), minlength=p.shape[1]) >= 0.05 * len(p)).sum())
+    return {"fid": fid, "is": inception, "classes": classes, "pixel_std": float(images.std(0).mean())}
+
+
+def test_began_learns_the_digits_with_k_t_in_equilibrium(_private_cache):
+    """The issue-18 check: the default recipe at 16 px learns varied digits within a CPU-minute budget.
+
+    Batch 16 (the paper's), seed 0, 150 steps (the CPU-minute budget is about
+    300-600 such steps). Before the fix (N_h 64, gamma 0.5, lambda_k 0.001, one
+    lr) the same run gave k_t <= 0.006 and on its way back to 0, one grey square for
+    every z: per-pixel std across z 0.035, lenet FID1k ~590 (an untrained generator's),
+    IS 1.00. Measured with the fix: k_t > 0 at all 150 steps (0.10 at step 50, 0.073
+    at the end); FID1k 356 against the untrained generator's 494, IS 1.56 against
+    1.05, 4 classes, per-pixel std 0.17. (At 300 steps: FID1k 279, IS 1.88, 5 classes,
+    k_t 0.12.) The thresholds leave a margin of about half the measured gain.
+    """
+    from ganbench_builtin.extractors import lenet
+
+    dataset = load(DatasetRequest("digits", None, Path("."), False, None)).resized(16)
+    net, _ = lenet.load(lenet.prepare(dataset, _private_cache)[1])
+    with torch.no_grad():
+        real_features = net(dataset.images.float() / 127.5 - 1)[0]
+    model = make(1, 16, batch=16)
+    z = model.sample_latent(1000, torch.device("cpu"), torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        untrained = lenet_scores(net, model.generate(z), real_features)
+    draw = BatchStream(dataset, 16, 0, torch.device("cpu")).next
+    ks = [float(model.train_step(draw, StepContext(s, s / LEARN_STEPS))["k_t"]) for s in range(LEARN_STEPS)]
+    with torch.no_grad():
+        trained = lenet_scores(net, model.generate(z), real_features)
+    print(f"untrained {untrained}\ntrained {trained}\nk_t > 0 at {sum(k > 0 for k in ks)} of {LEARN_STEPS} steps, "
+          f"max {max(ks):.4f}, last {ks[-1]:.4f}, k_t at steps 50/100/150: {ks[49]:.4f} {ks[99]:.4f} {ks[-1]:.4f}, "
+          f"lr {model.lr:g}")
+    assert sum(k > 0 for k in ks) >= 0.9 * LEARN_STEPS and ks[-1] > 0.02  # in equilibrium, away from 0
+    assert trained["fid"] < 0.85 * untrained["fid"]
+    assert trained["is"] > 1.3 and trained["classes"] >= 3
+    assert trained["pixel_std"] > 0.1  # the collapsed recipe: 0.035

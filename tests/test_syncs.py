@@ -13,7 +13,7 @@ from ganbench.syncs import SyncCounter
 FAMILIES = ["vanilla", "dcgan", "conditional", "lapgan", "began", "progressive"]
 #: Families that return a number only the host knows (BEGAN's learning rate; progressive's resolution and
 #: fade-in): CPU tensors made from Python numbers, which the loop keeps on the host (never a copy to the device).
-HOST_VALUES = {"began": 1, "progressive": 3}  # progressive: resolution, alpha, full_resolution_fraction
+HOST_VALUES = {"began": 2, "progressive": 3}  # began: lr_g; progressive: resolution, alpha, full_resolution_fraction
 CPU = torch.device("cpu")
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -16,19 +16,17 @@ Objective (§3.4), with L(v) = mean |v - D(v)| (L1, eta = 1)::
     k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1)
     M_global = L(x) + |gamma * L(x) - L(G(z))|
 
-lambda_k = 0.001, k_0 = 0, gamma = 0.5 (the common default; the paper explores
-0.3-0.7; ``options["gamma"]`` changes it). L(G(z)) in the k update and in
-M_global is the generator's loss on a fresh z after the discriminator update,
-i.e. L(G(z_G)) as in the paper. Every step logs ``L(x)``, ``L(G(z))``,
-``k_t`` (after this step's update), ``M_global``, ``balance``
-(gamma L(x) - L(G(z))) and ``lr``.
+k_0 = 0. L(G(z)) in the k update and in M_global is the generator's loss on
+a fresh z after the discriminator update, i.e. L(G(z_G)) as in the paper.
+Every step logs ``L(x)``, ``L(G(z))``, ``k_t`` (after this step's update),
+``M_global``, ``balance`` (gamma L(x) - L(G(z))), ``lr`` (D's) and ``lr_g``.
 
 Architecture (§3.5), no batch norm anywhere, 3x3 convolutions with ELU:
 
 - Encoder: conv(C -> n); then per scale two convs, and between scales a
   stride-2 conv (sub-sampling) whose width grows linearly n, 2n, 3n, ...;
   down to 8x8 (to the resolution itself when it is <= 8); a fully connected
-  bottleneck to h in R^64 (N_h = 64) with no non-linearity.
+  bottleneck to h in R^{N_h} with no non-linearity.
 - Decoder: FC h -> 8x8xn, per scale two convs with ELU, nearest-neighbour
   up-sampling between scales, a final 3x3 conv to C channels with no
   activation (carpedm20): a reconstruction need not be bounded, the L1 loss
@@ -39,105 +37,111 @@ Architecture (§3.5), no batch norm anywhere, 3x3 convolutions with ELU:
   it is even and above 8: 16 -> 8, 32 -> 16 -> 8, 64 -> 32 -> 16 -> 8 and
   **28 -> 14 -> 7** (a 7x7 bottleneck map, no resizing). A size with no such
   halving keeps its own size (e.g. 9x9).
+- Weights: Glorot-uniform, zero biases (TF's defaults, which carpedm20
+  uses): with PyTorch's default init the generator's output varied across z
+  by a per-pixel std of 0.015, i.e. it ignored its noise (issue 18's first
+  finding; see :func:`glorot_init`).
 
-Optimiser: Adam lr 1e-4, betas (0.5, 0.999) for both networks (the paper gives
-an initial lr in [5e-5, 1e-4] and no betas; carpedm20's config says beta1 0.5
-but its trainer builds Adam from the lr alone, so TensorFlow's beta1 0.9
-applies there; 0.9 measured worse here, see below). The paper halves the lr "when the
-convergence measure stalls"; ganbench implements that with :class:`StallDecay`:
-an exponential moving average of M_global (decay 0.99, about a 100-step
-horizon) is tracked; when it has not improved on its best value by at least
-1 % for ``lr_patience`` steps (default 1000, ``options["lr_patience"]``),
-both learning rates are halved (never below 2e-5, carpedm20's
-``lr_lower_boundary``, or the initial lr if that is lower) and the patience
-count restarts. The decay state travels in ``extra_state``; the lr itself is
-in the optimisers' state.
+Recipe (:func:`recipe`; ``--lr`` sets both lrs, and the family's options
+``width``, ``hidden``, ``gamma``, ``lambda_k``, ``lr_g`` and ``lr_d`` override
+single values):
 
-Why it collapsed on the digits (issue 18), and what was done:
+==============  ============================  ==================================
+setting         from 32 px (the paper's)      below 32 px (ganbench's, digits)
+==============  ============================  ==================================
+n (width)       64 (§4; REFERENCES §2.5)      32
+N_h (hidden)    64 (§4)                       8
+gamma           0.5 (carpedm20, TTUR)         0.75 (Lucic et al.; §1.5)
+lambda_k        0.001 (§3.4)                  0.01
+lr_g / lr_d     1e-4 / 1e-4 (carpedm20)       3e-4 / 1e-4
+==============  ============================  ==================================
 
-- **One cause found and fixed: the noise was drowned by the init scale.** With
-  PyTorch's default init (each conv/linear layer scales the variance by about
-  1/3 and adds a random bias) the generator's output, through an FC and five
-  ELU convs with no batch norm, varied across z by a per-pixel std of 0.015
-  (real digits at 16 px: 0.37): G started as a single grey image. Within ~20
-  steps the auto-encoder learnt the real digits' dark background, so it
-  reconstructed that grey image worse than the reals (L(G(z)) 0.04 -> 0.43
-  while L(x) fell 0.68 -> 0.42), the balance turned negative and k_t hit
-  exactly 0 by step ~30 and stayed there (batch 64 and 16 alike). With
-  k_t = 0 the discriminator never pushes on fakes, so G merely chases what
-  the auto-encoder reconstructs best: one blob (FID2k ~700, worse than an
-  untrained generator's ~500). carpedm20's TF layers start from Glorot
-  weights and zero biases; :func:`glorot_init` does the same, giving a
-  per-pixel std of 0.11-0.14 at initialisation and k_t > 0 for the first
-  ~450 steps instead of ~30 (batch 16, n = 32). That fixes the plain bug but
-  not the collapse: see the last point.
-- **Ruled out.** The tanh output (removed, with clamping in ``generate``
-  instead: traces identical to four digits at step 50 and the same outcome
-  at 200); a wrong sign or a wrong L(G(z)) in the k update (the formulas are
-  pinned by a test; the update uses L(G(z_G)) after the D step, §3.4); noise
-  ignored in ``generate`` (it is ``generator(z)``); N_h (16 instead of 64:
-  the same grey attractor); with the Glorot init in place, gamma 0.7 and a
-  slower G (lr_G 4e-5, TTUR's ratio) keep the same grey attractor (per-pixel
-  std falling to 0.04-0.07 by step 75-200, k_t back toward 0).
-  Adam's beta1 0.9 (carpedm20's effective value): k_t reaches exactly 0 by
-  step ~250 (seeds 0 and 1, batch 16, n = 32) instead of ~450 with 0.5, so
-  0.5 stays. The generator's gradient path: L(G(z)) reaches G through D's
-  encoder and decoder, and G's step leaves D's weights alone (pinned by a
-  test). The lr decay: the stall rule never fired in these runs (lr 1e-4
-  throughout; M_global keeps improving by more than 1 % per 1000 steps).
-- **Not fixed; the likely remaining cause: the paper's k_t time scale is
-  longer than a CPU minute.** With
-  lambda_k = 0.001 and |balance| <= 0.05, k_t moves at most 5e-5 per step;
-  it peaks at 0.006-0.011 within 150 steps, so the fake term is ~1 % of the
-  discriminator's loss and the game stays in its k ~ 0 phase, where G is
-  pulled toward the auto-encoder's reconstructions: a blurred average digit
-  (a bright vertical blob) until L(x) falls. A 10x or 50x lambda_k
-  (a departure) overshoots: k_t reaches 0.04-0.16, the auto-encoder rejects
-  the blob, the balance goes negative and k_t returns to 0 by step 125
-  (at 50x the samples become vertical blobs, per-pixel std 0.12, at step 350).
-  Measured with ``--batch-size 16`` (the paper's), 1000 steps: k_t peaks at
-  0.006 near step 175, falls back to exactly 0 from step ~475 to the end
-  (k_t > 0 at 18 of 40 logged steps); FID2k 574 at 300 steps, 557 at 600
-  and 532 at 1000, IS 1.00 on the lenet extractor (an untrained
-  generator: 497 and 1.05); every sample the same faintly textured grey
-  square. A higher lr (3e-4, outside the paper's range) collapses the same
-  way. So BEGAN still collapses on the digits within a CPU minute.
-- **Longer runs (issue 18, second pass): no sign of leaving the k = 0 phase
-  in 5,300 steps.** Default recipe, ``--batch-size 16``, 16 px, a
-  25-minute wall budget on a loaded box: k_t is 0 (below 1e-6) from step ~500 to
-  the end and the lr never decays. Under the k = 0 pull the generator does
-  move: L(G(z)) / L(x) goes 0.55 (step 200), 1.08 (1000), 0.77 (1600), 0.62
-  (2400), then stays at 0.61-0.79 (2400-5300) while L(x) keeps falling
-  (0.05 at step 1000, 0.020 at 5000); the samples go from one grey square
-  (step ~900) to one blurred digit-like blob on a dark background (step
-  ~1700), the same for every z. k_t leaves 0 only when the ratio is below
-  gamma = 0.5, so the discriminator never starts to reject the blob, which is
-  the mechanism that brings diversity. FID1k (lenet) 548, 448, 450 and 462
-  at steps ~925, ~2125, ~3400 and 5,299, IS 1.00-1.03: no better than an
-  untrained generator (FID2k 497, IS 1.05). ``--resolution 32`` (two
-  sub-samplings, as the paper's structure) behaves the same within the 600
-  steps it reached: k_t peaks at 0.008 near step 250 and is exactly 0 from
-  step ~500. So the budget at which this recipe learns the digits is above
-  5,300 steps of batch 16 (about 18 minutes of one core at the ~4.8
-  steps/s measured late in that run), i.e. not measured.
-  Not tried for lack of time: a faster k_t controller combined with a slower
-  discriminator, n = 64/128 at 16 px, and several thousand more steps.
+Adam betas (0.5, 0.999) for both networks (the paper gives an initial lr in
+[5e-5, 1e-4] and no betas; carpedm20's config says beta1 0.5 but its trainer
+builds Adam from the lr alone, so TensorFlow's beta1 0.9 applies there; 0.9
+measured worse here). ``--lr`` sets both lrs. The paper halves the lr "when
+the convergence measure stalls"; ganbench implements that with
+:class:`StallDecay`: an exponential moving average of M_global (decay 0.99,
+about a 100-step horizon) is tracked; when it has not improved on its best
+value by at least 1 % for a quarter of the run's budget
+(``lr_patience_fraction``, default 0.25; the budget's length in steps is read
+from the loop's progress, at least 20 steps) both learning rates are halved
+(never below 2e-5, carpedm20's ``lr_lower_boundary``, or an initial lr below
+that) and the patience count restarts. ``lr_patience=N`` fixes the patience
+at N steps instead. A patience tied to the budget makes the rule able to fire
+within any suite's budget; the earlier fixed 1000 steps never fired in CPU
+runs. The decay state travels in ``extra_state``.
+
+Why it collapsed on the digits (issue 18), and the fix:
+
+- **A plain bug, fixed first: the noise was drowned by the init scale**
+  (Glorot init above). That alone left k_t > 0 for ~450 steps instead of
+  ~30, but every sample was still one grey square (FID1k 575, IS 1.00, per-
+  pixel std across z 0.035 after 300 steps of batch 16, against 0.37 for
+  the real digits).
+- **The cause: the auto-encoder did not compress the digits, so the
+  generator's cheapest answer was a flat grey image, and k_t was too slow to
+  stop it.** The embedded digits are 8x8 images upscaled to 16x16: at most
+  64 numbers each, exactly the paper's N_h = 64. The auto-encoder therefore
+  never has to learn what a digit looks like: trained alone on real digits
+  for 400 steps (batch 16) it reconstructs a flat grey image about as well as
+  a held-out digit (L1 0.109 against 0.077, the mean digit 0.080; at 100
+  steps the grey image was the *easier*: 0.072 against 0.128). While k_t is
+  near 0 the generator only minimises L(G(z)), so every z goes to the flat
+  image the auto-encoder reconstructs best; with lambda_k = 0.001 k_t moves
+  at most ~5e-5 per step and peaked at 0.006, far below the ~0.05 at which
+  the discriminator rejects the fakes, and once the auto-encoder had
+  specialised on the digits (L(G(z)) above gamma L(x)) k_t fell back to 0 for
+  good (the 5,300-step run: k_t at 0 from step ~500, one blob, FID1k 462).
+  The faces of the paper are 32x32x3 = 3,072 numbers squeezed into 64.
+- **The fix, measured one factor at a time (seed 0, batch 16, n = 32, 16
+  px, 300 steps; FID1k and IS on the lenet extractor; an untrained generator
+  scores FID1k 494, IS 1.05):** gamma 0.75 alone: FID 540, IS 1.01, one
+  class. N_h = 16 alone: 542. lambda_k 0.01 with gamma 0.75 (N_h 64):
+  k_t reaches 0.06 by step 50, the auto-encoder rejects the fakes (L(G(z))
+  0.33 against L(x) 0.16) and k_t is back at 0 by step 100 (FID 419 there).
+  N_h = 8 with gamma 0.75 and lambda_k 0.01: varied digits at step 100 (FID
+  234, IS 2.24, 7 classes) but the controller overshoots, k_t is 0 from step
+  ~110 to ~220 and the samples fall back to one vertical stroke (FID 357 at
+  300): the generator, at the discriminator's lr, could not follow the
+  auto-encoder's rejections, so L(G(z)) stayed above gamma L(x). A 3x faster
+  generator (lr_g 3e-4, lr_d 1e-4) follows them: k_t settles at 0.05-0.07
+  and stays there. lambda_k 0.003 instead: k_t only 0.03, FID 509 at 100.
+  The defaults below 32 px are therefore N_h 8, gamma 0.75, lambda_k 0.01
+  and lr_g = 3 lr_d. Measured with them (the run as a whole, with the
+  stall rule at its default patience of 75 steps; it did not fire): k_t > 0
+  at every one of 300 steps, settling at 0.05-0.12; FID 320 / 343 / 279 and
+  IS 1.82 / 1.63 / 1.88 at steps 100 / 200 / 300 (500, 500 and 1,000
+  samples), 5 classes, blurred but varied digits.
+  ``test_began_learns_the_digits_with_k_t_in_equilibrium`` pins the 150-step
+  version. A CPU minute is about 300-600 such steps; at that budget the
+  digits are still far from DCGAN's quality. At the harness's default batch
+  of 64, 80 steps (the same 5,120 images as 320 steps of 16): k_t > 0 at
+  every step (0.06-0.10), FID1k 267, IS 1.94, 5 classes. Not measured for
+  lack of time: other seeds, n = 64 at 16 px.
+- **Ruled out earlier** (kept for the record): the tanh output (removed:
+  the same traces); the sign of the k update and its L(G(z_G)) (pinned by
+  a test); noise ignored in ``generate``; the gradient path through D (pinned
+  by a test); Adam beta1 0.9 (k_t at 0 sooner); a slower generator (lr_g
+  4e-5, TTUR's ratio: the grey attractor sooner); lr 3e-4 for both; 32 px
+  with the old recipe.
 
 Departures, and why:
-- Default n = 32 filters (``options["width"]``); the paper uses n = 64 or
-  128, which is much slower on a CPU. ``width=64`` or ``128`` restores it.
+- Below 32 px, the recipe above (the paper publishes nothing below 32 px).
+  From 32 px the paper's values are kept; whether they learn within a CPU
+  minute there was not measured.
 - The generator ends in tanh, so its images lie in [-1, 1] as every ganbench
   family's must; the discriminator's decoder keeps the linear output.
   carpedm20 comments its tanh out, but TF-slim's conv and fully connected
-  layers default to a ReLU activation, so its convs (ELU applied on a ReLU),
-  FCs and output conv are effectively ReLU there; ganbench follows the
-  paper's ELU and does not copy that quirk (untested as a collapse cause).
-- No skip connections (the paper's optional variant with skip connections
-  is left out); one discriminator step
+  layers default to a ReLU activation, so its layers are effectively ReLU;
+  ganbench follows the paper's ELU.
+- No skip connections (the paper's optional variant); one discriminator step
   per generator step (``--n-critic`` may change it).
-- The stall rule above is ganbench's own reading of "decayed by a factor of
-  2 when M_global stalls"; carpedm20 simply halves every 100k steps.
-- Batch size is the harness's (the same for every family); the paper used 16.
+- The stall rule is ganbench's own reading of "decayed by a factor of 2 when
+  M_global stalls"; carpedm20 simply halves every 100k steps.
+- Batch size is the harness's (the same for every family, 64 by default);
+  the paper used 16: pass ``--batch-size 16`` for the paper's, as the
+  measurements above did.
 """
 
 from __future__ import annotations
@@ -158,16 +162,33 @@ from ganbench import (
 from ganbench.model import Draw, StepLogs
 
 LATENT_DIM = 64  # N_z
-HIDDEN_DIM = 64  # N_h
-WIDTH = 32  # n (paper: 64 or 128)
-LR = 1e-4
 BETAS = (0.5, 0.999)
-GAMMA = 0.5
-LAMBDA_K = 0.001
 MIN_LR = 2e-5
 LR_PATIENCE = 1000
+#: The default patience, as a fraction of the run's budget, so that the decay can fire within a suite's budget.
+LR_PATIENCE_FRACTION = 0.25
+MIN_PATIENCE = 20
 EMA_DECAY = 0.99
 MIN_IMPROVEMENT = 0.01
+#: The paper's smallest published resolution; below it the small-image recipe applies.
+PAPER_MIN_RESOLUTION = 32
+
+#: The paper's recipe (REFERENCES §2.5), used from 32 px up: n = 64 (§4), N_h = 64, gamma 0.5,
+#: lambda_k 0.001 (§3.4), one lr of 1e-4 for both networks (carpedm20).
+PAPER_RECIPE = {"width": 64, "hidden": 64, "gamma": 0.5, "lambda_k": 0.001, "lr_g": 1e-4, "lr_d": 1e-4}
+#: Below 32 px (the digits at 16 px, MNIST at 28): ganbench's own values, measured on the digits (see
+#: "Why it collapsed"): a compressing bottleneck, Lucic et al.'s gamma for MNIST (REFERENCES §1.5), a
+#: controller and a generator fast enough for a few hundred steps, and n = 32 for a CPU's budget.
+SMALL_RECIPE = {"width": 32, "hidden": 8, "gamma": 0.75, "lambda_k": 0.01, "lr_g": 3e-4, "lr_d": 1e-4}
+
+
+def recipe(resolution: int, options: dict[str, Any], lr: float | None = None) -> dict[str, float]:
+    """The settings of one run: the recipe for its resolution, then ``--lr`` (both networks), then options."""
+    values: dict[str, float] = dict(PAPER_RECIPE if resolution >= PAPER_MIN_RESOLUTION else SMALL_RECIPE)
+    if lr:
+        values.update(lr_g=lr, lr_d=lr)
+    values.update({k: float(options[k]) for k in values if k in options})
+    return values
 
 
 def geometry(resolution: int) -> tuple[int, int]:
@@ -242,7 +263,7 @@ class Decoder(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int = WIDTH) -> None:
+    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int) -> None:
         super().__init__()
         self.decoder = Decoder(channels, resolution, width, latent_dim, tanh=True)
 
@@ -253,7 +274,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """The auto-encoder: returns a reconstruction of its input (same shape)."""
 
-    def __init__(self, channels: int, resolution: int, width: int = WIDTH, hidden: int = HIDDEN_DIM) -> None:
+    def __init__(self, channels: int, resolution: int, width: int, hidden: int) -> None:
         super().__init__()
         self.encoder = Encoder(channels, resolution, width, hidden)
         self.decoder = Decoder(channels, resolution, width, hidden, tanh=False)
@@ -274,7 +295,8 @@ class BeganObjective(Objective):
     needs = RECONSTRUCTION
     n_critic = 1
 
-    def __init__(self, gamma: float = GAMMA, lambda_k: float = LAMBDA_K, k: float = 0.0) -> None:
+    def __init__(self, gamma: float = PAPER_RECIPE["gamma"], lambda_k: float = PAPER_RECIPE["lambda_k"],
+                 k: float = 0.0) -> None:
         self.gamma = gamma
         self.lambda_k = lambda_k
         #: a float until the first update, then a 0-dim tensor on the training device (updated without a read)
@@ -351,6 +373,12 @@ class StallDecay:
         self._quiet = self.patience - since
         return False
 
+    def set_patience(self, patience: int) -> None:
+        """Change the patience without a read: the count is at most the old patience minus the quiet updates left,
+        so a stall under the new patience cannot come sooner than the new patience minus that bound."""
+        self._quiet = max(1, patience - self.patience + self._quiet)
+        self.patience = patience
+
     def state_dict(self) -> dict[str, Any]:
         def read(x: torch.Tensor | None) -> float | None:
             return None if x is None else float(x)
@@ -372,22 +400,39 @@ class StallDecay:
 class BeganModel(AdversarialModel):
     """The shared alternating step, then BEGAN's lr decay when M_global stalls."""
 
-    def __init__(self, *args: Any, stall: StallDecay, min_lr: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, stall: StallDecay, min_lr: float, patience_fraction: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stall = stall
-        self.min_lr = min_lr
+        #: each optimiser's floor: 2e-5 (carpedm20's ``lr_lower_boundary``), or its initial lr if that is lower
+        self.floors = {id(opt): min(min_lr, opt.param_groups[0]["lr"]) for opt in (self.opt_g, self.opt_d)}
+        self.patience_fraction = patience_fraction
 
     @property
     def lr(self) -> float:
         return float(self.opt_d.param_groups[0]["lr"])
 
+    def _scale_patience(self, ctx: StepContext) -> None:
+        """Patience as a fraction of the budget: the budget's length in steps is step / progress.
+
+        Exact under a step budget; under a time or image budget the estimate is
+        refreshed each step and applied when it moves by more than a quarter.
+        """
+        if self.patience_fraction is None or ctx.progress <= 0:
+            return
+        patience = max(MIN_PATIENCE, round(self.patience_fraction * ctx.step / ctx.progress))
+        if abs(patience - self.stall.patience) > 0.25 * self.stall.patience:
+            self.stall.set_patience(patience)
+
     def train_step(self, draw: Draw, ctx: StepContext) -> StepLogs:
+        self._scale_patience(ctx)
         logs = super().train_step(draw, ctx)
         if "M_global" in logs and self.stall.update(logs["M_global"]):
             for opt in (self.opt_g, self.opt_d):
                 for group in opt.param_groups:
-                    group["lr"] = max(self.min_lr, group["lr"] * 0.5)
+                    group["lr"] = max(self.floors[id(opt)], group["lr"] * 0.5)
         logs["lr"] = torch.tensor(self.lr)  # known on the host: stays there
+        logs["lr_g"] = torch.tensor(float(self.opt_g.param_groups[0]["lr"]))
         return logs
 
     def extra_state(self) -> dict[str, Any]:
@@ -400,23 +445,25 @@ class BeganModel(AdversarialModel):
 
 def build(ctx: BuildContext) -> BeganModel:
     options = ctx.settings.options
-    width = int(options.get("width", WIDTH))
+    r = recipe(ctx.data.resolution, options, ctx.settings.lr)
+    width, hidden = int(r["width"]), int(r["hidden"])
     if isinstance(ctx.objective, BeganObjective):
-        ctx.objective.gamma = float(options.get("gamma", GAMMA))
+        ctx.objective.gamma, ctx.objective.lambda_k = r["gamma"], r["lambda_k"]
     g = glorot_init(Generator(LATENT_DIM, ctx.data.channels, ctx.data.resolution, width)).to(ctx.device)
-    d = glorot_init(Discriminator(ctx.data.channels, ctx.data.resolution, width, HIDDEN_DIM)).to(ctx.device)
-    lr = ctx.settings.lr or LR
+    d = glorot_init(Discriminator(ctx.data.channels, ctx.data.resolution, width, hidden)).to(ctx.device)
+    fraction = None if "lr_patience" in options else float(options.get("lr_patience_fraction", LR_PATIENCE_FRACTION))
     return BeganModel(
         g, d,
-        torch.optim.Adam(g.parameters(), lr=lr, betas=BETAS),
-        torch.optim.Adam(d.parameters(), lr=lr, betas=BETAS),
+        torch.optim.Adam(g.parameters(), lr=r["lr_g"], betas=BETAS),
+        torch.optim.Adam(d.parameters(), lr=r["lr_d"], betas=BETAS),
         ctx.objective, ctx, latent_dim=LATENT_DIM, latent="uniform",
         stall=StallDecay(patience=int(options.get("lr_patience", LR_PATIENCE))),
-        min_lr=min(MIN_LR, lr),
+        min_lr=MIN_LR, patience_fraction=fraction,
     )
 
 
-#: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
-DEFAULTS = {"latent": "uniform(64)", "hidden": HIDDEN_DIM, "width": WIDTH, "lr": LR, "betas": BETAS,
-            "gamma": GAMMA, "lambda_k": LAMBDA_K, "min_lr": MIN_LR,
-            "lr_decay": f"x0.5 when M_global stalls ({LR_PATIENCE} steps)"}
+#: The settings this family uses, as documented by its spec (``ModelSpec.defaults``).
+DEFAULTS = {"latent": "uniform(64)", "betas": BETAS, "min_lr": MIN_LR,
+            f"recipe from {PAPER_MIN_RESOLUTION} px (paper)": PAPER_RECIPE,
+            f"recipe below {PAPER_MIN_RESOLUTION} px (ganbench, measured on the digits)": SMALL_RECIPE,
+            "lr_decay": f"x0.5 when M_global stalls for {LR_PATIENCE_FRACTION:g} of the budget"}

@@ -109,7 +109,7 @@ began = Contribution("boundary equilibrium GAN and its objective", models=[_fami
     paper="Berthelot et al. 2017", default_objective="began", provides=RECONSTRUCTION,
 )], objectives=[_objective(
     "began:BeganObjective", "began",
-    "L1 auto-encoder losses with the k_t equilibrium term (gamma 0.5, lambda_k 0.001); logs M_global",
+    "L1 auto-encoder losses with the k_t equilibrium term (gamma, lambda_k: the family's recipe); logs M_global",
     "Berthelot et al. 2017", needs=RECONSTRUCTION,
 )])
 
