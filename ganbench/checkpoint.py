@@ -56,7 +56,8 @@ def rng_state(device: torch.device | str = "cpu") -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "python": [version, list(internal), gauss],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        # a list of ints, not a tensor: restoring it then reads no tensor, which SyncCounter would count
+        "numpy": [kind, keys.astype(np.int64).tolist(), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
     device = torch.device(device)
@@ -76,7 +77,8 @@ def set_rng_state(state: dict[str, Any], device: torch.device | str = "cpu") -> 
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)  # a tensor in older checkpoints
+    np.random.set_state((kind, keys.astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     device = torch.device(device)
     if device.type != "cuda":
