@@ -21,7 +21,7 @@ _EXPORTS = {
     "AdversarialModel": "model", "BuildContext": "model", "GanModel": "model", "StepContext": "model",
     "TrainSettings": "model",
     "CriticInputs": "objective", "Objective": "objective",
-    "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
+    "LOGIT": "specs", "RECONSTRUCTION": "specs", "IMAGE": "specs", "VECTOR": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
     "ObjectiveSpec": "specs", "lazy": "specs", "lazy_mapping": "specs",
 }
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .model import AdversarialModel, BuildContext, GanModel, StepContext, TrainSettings
     from .objective import CriticInputs, Objective
     from .specs import (
-        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
+        IMAGE, LOGIT, RECONSTRUCTION, VECTOR, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, lazy, lazy_mapping,
     )
 
 
@@ -52,7 +52,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "IMAGE",
     "LOGIT",
+    "VECTOR",
     "RECONSTRUCTION",
     "AdversarialModel",
     "Budget",

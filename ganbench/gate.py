@@ -42,7 +42,7 @@ import pandas as pd
 from . import __version__
 from .errors import UsageError
 from .diversity import is_diversity_key
-from .leaderboard import GROUP, final_score_columns, higher_is_better
+from .leaderboard import GROUP, GROUP_DEFAULTS, final_score_columns, higher_is_better
 from .store import write_json
 
 FORMAT = "ganbench-baseline/1"
@@ -153,7 +153,7 @@ def _row_problem(row: Any) -> str:
     """What is wrong with one baseline row, or '' (only what :func:`check` relies on)."""
     if not isinstance(row, dict):
         return "is not an object"
-    missing = [g for g in GROUP if not isinstance(row.get(g), str)]
+    missing = [g for g in GROUP if not isinstance(row.get(g, GROUP_DEFAULTS.get(g)), str)]
     if missing:
         return f"has no {', '.join(missing)}"
     if not isinstance(row.get("scores", {}), dict) or not isinstance(row.get("throughput", {}), dict):

@@ -22,7 +22,9 @@ from .stats import intervals_overlap, summarize
 from .store import write_text
 
 #: What makes a leaderboard row; ``speed`` holds the non-default speed settings ('bf16+compile', '' for none).
-GROUP = ["family", "objective", "dataset", "budget", "speed"]
+GROUP = ["family", "objective", "dataset", "budget", "speed", "pack"]
+#: GROUP keys added after baselines were written, with the value older rows mean.
+GROUP_DEFAULTS = {"pack": ""}
 COUNTERS = {
     "steps": "steps",
     "images": "images",
@@ -111,10 +113,10 @@ def mixed_devices(group: pd.DataFrame) -> bool:
 
 
 def higher_is_better(column: str) -> bool:
-    """IS, precision/recall/F-score, the diversity statistics and throughput rank descending;
-    FID, KID, losses and times ascending."""
+    """IS, precision/recall/F-score, the diversity statistics, modes covered, % high-quality samples and
+    throughput rank descending; FID, KID, W1, KS, reverse KL, losses and times ascending."""
     key = column.split(":", 1)[-1]
-    return key.startswith(("isc", "prc", "div")) or key == "img_per_s"
+    return key.startswith(("isc", "prc", "div", "modes", "hq")) or key == "img_per_s"
 
 
 def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None) -> pd.DataFrame:

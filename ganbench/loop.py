@@ -24,14 +24,13 @@ from .budget import Budget, Counters
 from .clock import TrainClock
 from .data import BatchStream
 from .errors import DivergedError
-from .grid import save_grid
+from .grid import GRID_SIZE, picture_size, save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
 from . import checkpoint, signals, speed
-from .store import write_bytes, write_csv, write_json
+from .store import write_csv, write_json
 from .window import Window
 
-GRID_SIZE = 64
 #: Without ``checkpoint_every`` (steps), intermediate checkpoints are written this often (seconds).
 CHECKPOINT_INTERVAL = 60.0
 
@@ -54,7 +53,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fixed_inputs(model: GanModel, device: torch.device, seed: int,
+                 count: int = GRID_SIZE) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The latent batch (and labels) shown in every grid of a run: one row per class when conditional.
 
     Drawn on the device from a generator of its own, so the grid is the same at every mark
@@ -65,7 +65,7 @@ def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torc
         per_row = 8
         labels = torch.arange(model.num_classes, device=device).repeat_interleave(per_row)
         return model.sample_latent(len(labels), device, generator=g), labels
-    return model.sample_latent(GRID_SIZE, device, generator=g), None
+    return model.sample_latent(count, device, generator=g), None
 
 
 def latent_seed(seed: int) -> int:
@@ -111,7 +111,8 @@ class TrainingLoop:
         #: (steps, images) after each step still in the window, to place a divergence exactly
         self._step_marks: list[tuple[int, int]] = []
         self.clock = TrainClock(device)
-        self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
+        self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed,
+                                                       picture_size(stream.dataset.kind))
         model.latent_generator = torch.Generator(device).manual_seed(latent_seed(self.config.seed))
         c = self.config
         speed.prepare(model, c.precision, c.compile, c.channels_last, device)
@@ -143,15 +144,13 @@ class TrainingLoop:
         self.on_row(row)
 
     def save_grid(self, *names: str) -> None:
-        """Draw the fixed latent batch once and save it under every name given."""
+        """Draw the fixed latent batch once and save it under every name given (a grid, or a picture of points)."""
         self.model.eval()
         with torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
         self.model.train()
-        first, *others = [self.directory / "samples" / f"{name}.png" for name in names]
-        save_grid(first, images, nrow=8)
-        for path in others:
-            write_bytes(path, first.read_bytes())
+        for name in names:
+            save_grid(self.directory / "samples" / f"{name}.png", images, nrow=8, meta=self.stream.dataset.meta)
 
     def state_dict(self) -> dict:
         """Everything the next step depends on (see ganbench.checkpoint)."""

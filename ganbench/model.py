@@ -50,6 +50,8 @@ class TrainSettings:
     compile: bool = False
     #: Channels-last memory format for every network. Applied by the loop.
     channels_last: bool = False
+    #: The discriminator sees this many samples at once (PacGAN); applied by the runner (ganbench.packing).
+    pack: int = 1
 
 
 @dataclass(frozen=True)

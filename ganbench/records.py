@@ -100,6 +100,8 @@ class RunConfig:
     compile: bool = False
     channels_last: bool = False
     reuse_fakes: bool = False
+    #: ``--pack M`` (PacGAN): the discriminator sees M samples at once. Left out of the identity when 1.
+    pack: int = 1
 
     @property
     def pair(self) -> str:
@@ -122,7 +124,7 @@ class RunConfig:
         d["metrics"] = list(self.metrics)
         if d["data_fingerprint"] is None:  # datasets without one keep the run ids they had before it existed
             del d["data_fingerprint"]
-        for name, default in SPEED_DEFAULTS.items():
+        for name, default in {**SPEED_DEFAULTS, "pack": 1}.items():
             if d[name] == default:
                 del d[name]
         return d
@@ -160,6 +162,8 @@ class RunRecord:
     data_on_device: bool | None = None
     #: Non-default speed settings ('bf16+compile'), from the config; '' for the defaults.
     speed: str = ""
+    #: ``--pack M`` as text ('2'); '' for an unpacked discriminator. A leaderboard row of its own.
+    pack: str = ""
     device: str = ""
     #: The device's hardware model (GPU name, CPU model), without thread counts: seeds that ran on different
     #: models had different wall-clock budgets, and the leaderboard marks such a row.

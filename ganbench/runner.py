@@ -32,6 +32,8 @@ from . import checkpoint, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .speed import check_precision
+from .datakinds import refuse_mismatches
+from .packing import check_pack, pack
 from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
@@ -66,6 +68,8 @@ class Invocation:
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     #: auto, yes or no: keep the uint8 dataset on the training device (see ganbench.data.data_on_device).
     data_on_device: str = "auto"
+    #: ``--pack``: every family trains once per pack size (1: the plain discriminator; see ganbench.packing).
+    packs: tuple[int, ...] = (1,)
 
     @property
     def runs_dir(self) -> Path:
@@ -153,12 +157,16 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
     if inv.data_on_device not in DATA_PLACEMENTS:
         raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
     planned: list[PlannedRun] = []
-    seen: set[str] = set()
-    for text in inv.plugins:
-        model, objective = resolve_pair(registry, text)
-        if (model.name, objective.name) in seen:
+    seen: set[tuple[str, str, int]] = set()
+    pairs = [resolve_pair(registry, text) for text in inv.plugins]
+    refuse_mismatches(registry, dataset_name, [m.name for m, _ in pairs], inv.evaluation.metrics)
+    for model, _ in pairs:
+        for m in inv.packs:
+            check_pack(model.name, model.packable, m, inv.settings.batch_size)
+    for (model, objective), m in ((pair, m) for pair in pairs for m in inv.packs):
+        if (model.name, objective.name, m) in seen:
             continue
-        seen.add((model.name, objective.name))
+        seen.add((model.name, objective.name, m))
         for seed in inv.seeds:
             s = inv.settings
             config = RunConfig(
@@ -182,6 +190,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 compile=s.compile,
                 channels_last=s.channels_last,
                 reuse_fakes=s.reuse_fakes,
+                pack=m,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
@@ -209,6 +218,14 @@ def load_dataset(registry: Registry, inv: Invocation) -> ImageDataset:
     dataset = spec.load(request)
     if not isinstance(dataset, ImageDataset):
         raise GanbenchError(f"The dataset plugin {name!r} returned {type(dataset).__name__}, not an ImageDataset.")
+    if dataset.kind != spec.data_kind:
+        raise GanbenchError(f"The dataset plugin {name!r} ({registry.get('dataset', name).plugin}) declares "
+                            f"{spec.data_kind} data but returned {dataset.kind} data; its DatasetSpec.data_kind is wrong.")
+    if dataset.kind != "image":
+        if inv.resolution:
+            raise UsageError(f"The dataset {name!r} holds {dataset.dim}-D vectors, not images; --resolution "
+                             "applies to images only. Leave it out.")
+        return dataset
     if request.resolution:
         dataset = dataset.resized(request.resolution)
     check_image_limits(dataset.name, len(dataset), dataset.channels, dataset.resolution)
@@ -343,6 +360,7 @@ def _train_locked(
         budget=config.budget, seed=config.seed, device=device_name(device), device_model=device_model(device),
         started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
+        pack=str(config.pack) if config.pack > 1 else "",
     )
     write_json(directory / "run.json", record.as_dict())
     registry.hook.ganbench_run_started(run=info)
@@ -354,10 +372,10 @@ def _train_locked(
             batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
             separate_batches=config.separate_batches, lr=config.lr, options=dict(config.options),
             reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
-            channels_last=config.channels_last,
+            channels_last=config.channels_last, pack=config.pack,
         )
         ctx = BuildContext(dataset.info, run.objective.build(), settings, device, config.seed)
-        model = run.model.build(ctx)
+        model = pack(run.model.build(ctx), run.model.build, ctx, config.pack)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from .model import BuildContext, GanModel
     from .objective import Objective
 
+#: The kinds of data a dataset holds: uint8 images (N, C, H, W) or float vectors (N, D) (see ganbench.data).
+IMAGE = "image"
+VECTOR = "vector"
+DATA_KINDS = (IMAGE, VECTOR)
+
 #: What a discriminator returns: one score per image, or a reconstruction.
 LOGIT = "logit"
 RECONSTRUCTION = "reconstruction"
@@ -39,6 +44,10 @@ class ModelSpec:
     the same); ``objectives``, when not empty, narrows further to the named
     ones. ``requires_labels`` refuses unlabelled datasets up front.
     ``defaults`` documents the paper's settings the family uses.
+    ``data_kinds`` says which kinds of data it can train on (a convolutional
+    family needs images); a run on another kind is refused before training.
+    ``packable``: the family accepts ``--pack M`` (its discriminator is an
+    ordinary module on unlabelled samples, see :mod:`ganbench.packing`).
     """
 
     name: str
@@ -50,6 +59,8 @@ class ModelSpec:
     objectives: tuple[str, ...] = ()
     requires_labels: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    data_kinds: tuple[str, ...] = (IMAGE,)
+    packable: bool = False
     kind: str = "model"
 
 
@@ -71,6 +82,10 @@ class DatasetSpec:
 
     ``argument`` names what may follow a colon (``imagefolder:PATH``); empty
     means the dataset takes no argument beyond an optional split.
+    ``data_kind`` is what ``load`` returns (images or vectors), known before
+    loading so that a family or metric that cannot use it is refused at once;
+    ``default_metrics`` are computed when the user names none (``--metrics``
+    left out), because the image scores mean nothing for a 2-D distribution.
     """
 
     name: str
@@ -78,6 +93,8 @@ class DatasetSpec:
     description: str
     argument: str = ""
     default_resolution: int | None = None
+    data_kind: str = IMAGE
+    default_metrics: tuple[str, ...] = ()
     kind: str = "dataset"
 
 
@@ -90,7 +107,8 @@ class MetricSpec:
     knowing the metric. ``prepare``, when given, is called once with the context
     before training starts, so that a missing file or a bad option fails the run
     up front (and slow set-up, such as training a feature extractor, is not
-    charged to the first evaluation).
+    charged to the first evaluation). ``data_kinds`` says which kinds of data
+    it can score (IS and FID need images; the exact toy metrics need vectors).
     """
 
     name: str
@@ -98,6 +116,7 @@ class MetricSpec:
     description: str
     higher_is_better: bool = False
     prepare: Callable[..., None] | None = None
+    data_kinds: tuple[str, ...] = (IMAGE,)
     kind: str = "metric"
 
 

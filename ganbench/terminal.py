@@ -57,7 +57,7 @@ def terminal_text(board: pd.DataFrame) -> str:
             shown["status"] = [f"{s}; MIXED DEVICE MODELS" if m else s for s, m in zip(shown["status"], mixed)]
             notes.append("MIXED DEVICE MODELS: seeds ran on different hardware under a wall-clock budget, "
                          "so they trained for different amounts; `ganbench check` refuses such rows")
-    for quiet in ("tied_with", "speed"):  # shown only when some row has one (speed: non-default settings)
+    for quiet in ("tied_with", "speed", "pack"):  # shown only when some row has one (non-default settings)
         if quiet in shown and not shown[quiet].fillna("").astype(bool).any():
             shown = shown.drop(columns=quiet)
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
