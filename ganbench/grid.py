@@ -70,6 +70,7 @@ def _save_points(path: Path, points: torch.Tensor, truth: dict | None) -> None:
     x = points.detach().float().cpu().numpy()
     centres = np.asarray(truth["centres"], dtype=float) if truth and "centres" in truth else None
     sigma = float(truth["sigma"]) if truth and "sigma" in truth else None
-    title = f"{path.stem}" + (f" ({truth.get('protocol', '')})" if truth else "")
-    write_bytes(path, points_png(x, centres, sigma, title[:60]))
+    stem = path.stem
+    title = f"{int(stem[4:])}% of the budget" if stem.startswith("frac") and stem[4:].isdigit() else stem
+    write_bytes(path, points_png(x, centres, sigma, title))
     write_bytes(path.with_suffix(".npz"), points_npz(x, centres, sigma))

@@ -98,7 +98,8 @@ def _over_budget(board: pd.DataFrame, final: str) -> str:
     if not by_label and best is None:
         return ""
     labels = sorted(by_label, key=lambda label: float(label.rstrip("%")))
-    table = board[["family", "objective"]].copy()
+    keys = ["family", "objective"] + [k for k in ("speed", "pack") if k in board and board[k].fillna("").astype(bool).any()]
+    table = board[keys].copy()
     for label in labels:
         table[label] = board[by_label[label]].map(_number)
     table["100%"] = board[final].map(_number)
