@@ -25,7 +25,7 @@ _EXPORTS = {
     "AdversarialModel": "model", "BuildContext": "model", "Draw": "model", "GanModel": "model", "StepContext": "model",
     "StepLogs": "model", "TrainSettings": "model",
     "CriticInputs": "objective", "Objective": "objective", "OptimizerRecipe": "objective",
-    "LOGIT": "specs", "RECONSTRUCTION": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
+    "LOGIT": "specs", "RECONSTRUCTION": "specs", "IMAGE": "specs", "VECTOR": "specs", "DatasetSpec": "specs", "ExecutorSpec": "specs", "MetricSpec": "specs", "ModelSpec": "specs",
     "ObjectiveSpec": "specs", "PluginOption": "specs", "lazy": "specs", "lazy_mapping": "specs",
 }
 
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from .model import AdversarialModel, BuildContext, Draw, GanModel, StepContext, StepLogs, TrainSettings
     from .objective import CriticInputs, Objective, OptimizerRecipe
     from .specs import (
-        LOGIT, RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption, lazy,
-        lazy_mapping,
+        IMAGE, LOGIT, RECONSTRUCTION, VECTOR, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec,
+        PluginOption, lazy, lazy_mapping,
     )
 
 
@@ -60,7 +60,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "API_VERSION",
+    "IMAGE",
     "LOGIT",
+    "VECTOR",
     "RECONSTRUCTION",
     "AdversarialModel",
     "Budget",

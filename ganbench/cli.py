@@ -54,6 +54,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _packs(text: str) -> tuple[int, ...]:
+    """``--pack``: one M or a comma-separated list of them, each at least 1."""
+    try:
+        values = tuple(dict.fromkeys(int(p) for p in _names(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers such as 2 or 1,2; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"every pack size must be at least 1, got {text!r}")
+    return values
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
@@ -145,6 +156,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                         "thousand images (StyleGAN's ema_kimg; ProGAN's 0.999 at batch 16 is about 11)")
     recipe.add_argument("--spectral-norm", action="store_true",
                         help="spectral normalisation of every D weight (Miyato et al. 2018; pair with dcgan:hinge)")
+    run.add_argument("--pack", type=_packs, default="1",
+                     help="the discriminator sees M samples at once, concatenated (PacGAN, Lin et al. 2018); "
+                     "recorded, a leaderboard row of its own; 1,2 runs every family both ways")
     run.add_argument("--joint-batches", action="store_true",
                      help="pass real and fake through the discriminator in one batch (default: separately)")
     run.add_argument("--log-every", type=_positive_int, default=10,
@@ -153,8 +167,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
                      help="an option of one family or objective, e.g. dcgan.width=32 or wgan.clip=0.02 (repeatable); "
                      "a misspelt key is refused with the options the plugin accepts")
-    run.add_argument("--metrics", default=DEFAULT_METRICS,
-                     help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none")
+    run.add_argument("--metrics", default=None,
+                     help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none "
+                     f"(default: the dataset's own, such as modes,hq,rkl for ring; else {DEFAULT_METRICS})")
     run.add_argument("--extractor", default=None,
                      help="feature extractor for the metrics (default: the dataset's domain extractor when it has one, "
                      "else inception-v3-compat)")
@@ -366,10 +381,11 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
             recipe=args.recipe, lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, lr_schedule=args.lr_schedule,
             ema_kimg=args.ema, spectral_norm=args.spectral_norm,
         ),
+        packs=args.pack,
         resolution=args.resolution,
         log_every=args.log_every,
         evaluation=EvalOptions(
-            metrics=_names(args.metrics),
+            metrics=_names(DEFAULT_METRICS if args.metrics is None else args.metrics),
             extractor=args.extractor,
             num_samples=args.eval_samples,
             intermediate_samples=args.eval_samples_intermediate,
@@ -418,10 +434,23 @@ def check_run_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed must lie in 0..{MAX_SEED - args.seeds} (with --seeds {args.seeds}), got {args.seed}.")
 
 
+def with_dataset_metrics(registry, inv: Invocation) -> Invocation:
+    """``inv`` scored with its dataset's own default metrics (``DatasetSpec.default_metrics``) when it has some:
+    the image scores cannot judge a 2-D distribution, and its exact metrics should not have to be named."""
+    from dataclasses import replace
+
+    from .runner import split_name
+
+    defaults = registry.dataset(split_name(inv.dataset)[0]).default_metrics
+    return replace(inv, evaluation=replace(inv.evaluation, metrics=tuple(defaults))) if defaults else inv
+
+
 def cmd_run(args: argparse.Namespace, registry) -> int:
     from .runner import execute
 
     inv = invocation_from_args(args)
+    if args.metrics is None:
+        inv = with_dataset_metrics(registry, inv)
     if args.resume and args.fresh:
         raise UsageError("--resume and --fresh contradict each other; choose one.")
     check_run_numbers(args)

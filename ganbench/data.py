@@ -1,9 +1,14 @@
-"""Datasets as the core sees them: a block of uint8 images and their labels.
+"""Datasets as the core sees them: a block of uint8 images, or of float vectors, and their labels.
 
 Dataset plugins return an :class:`ImageDataset`; models only ever see its
-:class:`DataInfo` (shape and classes), so any family adapts to any dataset.
-Images stay uint8 in memory (a quarter of the float size) and are scaled to
-[-1, 1] per batch, on the training device.
+:class:`DataInfo` (shape, kind and classes), so any family adapts to any
+dataset it accepts. Images stay uint8 in memory (a quarter of the float size)
+and are scaled to [-1, 1] per batch, on the training device. Vectors (N, D)
+of float32, such as samples of a known 1-D or 2-D distribution, are served as
+they are: their scale is the data's own, and nothing else in the loop differs.
+
+A dataset whose true distribution is known says so in ``meta["truth"]``
+(see :data:`TRUTH`), which exact metrics and the sample pictures read.
 """
 
 from __future__ import annotations
@@ -15,30 +20,48 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
+from .specs import DATA_KINDS, IMAGE, VECTOR  # noqa: F401 - the kinds families and metrics declare
+
+
+#: ``meta`` key of a known true distribution: ``{"centres": [[...], ...], "sigma": s}``, an equal-weight
+#: mixture of isotropic normals (a 1-D normal is a mixture of one), plus a ``"protocol"`` line.
+TRUTH = "truth"
 
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a model needs to know about its data to build itself."""
+    """What a model needs to know about its data to build itself.
+
+    ``dim`` is the length of a vector sample; 0 means the data are images.
+    """
 
     name: str
     channels: int
     resolution: int
     num_classes: int = 0
     class_counts: tuple[int, ...] = ()
+    dim: int = 0
 
     @property
     def labelled(self) -> bool:
         return self.num_classes > 0
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.resolution, self.resolution)
+    def kind(self) -> str:
+        return VECTOR if self.dim else IMAGE
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One sample's shape: (C, H, W) for images, (D,) for vectors."""
+        return (self.dim,) if self.dim else (self.channels, self.resolution, self.resolution)
 
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """Square images (N, C, H, W) as uint8, with int64 labels or ``None``."""
+    """Square images (N, C, H, W) as uint8, or vectors (N, D) as float32, with int64 labels or ``None``.
+
+    The field is called ``images`` for both kinds (the name predates vectors); :attr:`kind` tells them apart.
+    """
 
     name: str
     images: torch.Tensor
@@ -51,9 +74,12 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         images = self.images
+        if images.dtype == torch.float32 and images.ndim == 2:
+            self._check_vectors()
+            return
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise UsageError(
-                f"Dataset {self.name!r} must hold uint8 images shaped (N, C, H, W); "
+                f"Dataset {self.name!r} must hold uint8 images shaped (N, C, H, W) or float32 vectors shaped (N, D); "
                 f"got {images.dtype} with shape {tuple(images.shape)}."
             )
         n, c, h, w = images.shape
@@ -63,32 +89,55 @@ class ImageDataset:
             raise UsageError(f"Dataset {self.name!r} has {h}x{w} images; ganbench needs square images.")
         if c not in (1, 3):
             raise UsageError(f"Dataset {self.name!r} has {c} channels; ganbench needs 1 or 3.")
+        self._check_labels(n)
+
+    def _check_vectors(self) -> None:
+        n, d = self.images.shape
+        if n == 0 or d == 0:
+            raise UsageError(f"Dataset {self.name!r} holds no vectors (shape {tuple(self.images.shape)}).")
+        if not torch.isfinite(self.images).all():
+            raise UsageError(f"Dataset {self.name!r} holds NaN or infinite values.")
+        self._check_labels(n)
+
+    def _check_labels(self, n: int) -> None:
         if self.labels is not None:
             if self.labels.shape != (n,):
-                raise UsageError(f"Dataset {self.name!r} has {len(self.labels)} labels for {n} images.")
+                raise UsageError(f"Dataset {self.name!r} has {len(self.labels)} labels for {n} samples.")
             if self.num_classes <= 0:
                 raise UsageError(f"Dataset {self.name!r} has labels but num_classes={self.num_classes}.")
+
+    @property
+    def kind(self) -> str:
+        return VECTOR if self.images.ndim == 2 else IMAGE
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     @property
     def channels(self) -> int:
-        return int(self.images.shape[1])
+        return int(self.images.shape[1]) if self.kind == IMAGE else 0
 
     @property
     def resolution(self) -> int:
-        return int(self.images.shape[2])
+        return int(self.images.shape[2]) if self.kind == IMAGE else 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.images.shape[1]) if self.kind == VECTOR else 0
 
     @property
     def info(self) -> DataInfo:
         counts: tuple[int, ...] = ()
         if self.labels is not None:
             counts = tuple(torch.bincount(self.labels, minlength=self.num_classes).tolist())
-        return DataInfo(self.name, self.channels, self.resolution, self.num_classes if self.labels is not None else 0, counts)
+        return DataInfo(self.name, self.channels, self.resolution, self.num_classes if self.labels is not None else 0,
+                        counts, self.dim)
 
     def resized(self, resolution: int) -> ImageDataset:
         """The same dataset at another square resolution (area-averaged down, bilinear up)."""
+        if self.kind == VECTOR:
+            raise UsageError(f"The dataset {self.name!r} holds {self.dim}-D vectors, not images; "
+                             "--resolution applies to images only. Leave it out.")
         if resolution == self.resolution:
             return self
         check_image_limits(self.name, len(self), self.channels, resolution)
@@ -152,7 +201,9 @@ def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 in [0, 255] to float in [-1, 1], the range every generator targets."""
+    """uint8 in [0, 255] to float in [-1, 1], the range every generator targets; float data (vectors) as they are."""
+    if images.is_floating_point():
+        return images
     return images.float().div(127.5).sub(1.0)
 
 
@@ -255,14 +306,14 @@ class BatchStream:
         if self.on_device:
             images, labels = self._images[idx], None if self._labels is None else self._labels[idx]
         else:  # gathered on the host; pinned on CUDA so that the copy does not block
-            images = torch.empty((len(idx), *self._images.shape[1:]), dtype=torch.uint8, pin_memory=self._pinned)
+            images = torch.empty((len(idx), *self._images.shape[1:]), dtype=self._images.dtype, pin_memory=self._pinned)
             torch.index_select(self._images, 0, idx, out=images)
             images = images.to(self.device, non_blocking=True)
             labels = None if self._labels is None else self._labels[idx].to(self.device, non_blocking=True)
         return to_float(images), labels
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next batch as (float images in [-1, 1] on device, labels or None)."""
+        """The next batch as (float images in [-1, 1], or vectors as stored, on device; labels or None)."""
         if self.on_device:
             return self._gather(self._advance())
         if self._next is None:

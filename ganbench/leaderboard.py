@@ -23,10 +23,11 @@ from .store import write_text
 
 #: What makes a leaderboard row; ``speed`` holds the non-default speed settings ('bf16+compile', '' for none),
 #: ``recipe`` the recipe and non-default training options ('paper', 'matched+ema=10+sn');
-#: ``hparams`` the hyperparameters set away from their defaults ('lr=0.001', '' for none).
-GROUP = ["family", "objective", "dataset", "budget", "recipe", "speed", "hparams"]
+#: ``hparams`` the hyperparameters set away from their defaults ('lr=0.001', '' for none);
+#: ``pack`` the PacGAN packing ('2', '' for an unpacked discriminator).
+GROUP = ["family", "objective", "dataset", "budget", "recipe", "speed", "hparams", "pack"]
 #: The value of a GROUP key in records and baselines written before the key existed.
-GROUP_DEFAULTS = {"speed": "", "recipe": "paper", "hparams": ""}
+GROUP_DEFAULTS = {"speed": "", "recipe": "paper", "hparams": "", "pack": ""}
 COUNTERS = {
     "steps": "steps",
     "images": "images",
@@ -119,10 +120,10 @@ def mixed_devices(group: pd.DataFrame) -> bool:
 
 
 def higher_is_better(column: str) -> bool:
-    """IS, precision/recall/F-score, the diversity statistics and throughput rank descending;
-    FID, KID, losses and times ascending."""
+    """IS, precision/recall/F-score, the diversity statistics, modes covered, % high-quality samples and
+    throughput rank descending; FID, KID, W1, KS, reverse KL, losses and times ascending."""
     key = column.split(":", 1)[-1]
-    return key.startswith(("isc", "prc", "div")) or key == "img_per_s"
+    return key.startswith(("isc", "prc", "div", "modes", "hq")) or key == "img_per_s"
 
 
 def compile_leaderboard(records: Iterable[RunRecord], rank_by: str | None = None) -> pd.DataFrame:

@@ -25,9 +25,9 @@ import torch
 from .budget import Budget, Counters
 from .clock import TrainClock
 from .contracts import check_images, check_step_logs
-from .data import BatchStream
+from .data import IMAGE, BatchStream
 from .errors import DivergedError
-from .grid import save_grid
+from .grid import GRID_SIZE, picture_size, save_grid
 from .model import GanModel, StepContext
 from .records import COMPLETED, DIVERGED, RunInfo
 from . import checkpoint, signals, speed
@@ -36,7 +36,6 @@ from .training_options import GeneratorEma, LrSchedule, is_generator
 from .cost import flops_by_network, gflops_per_image
 from .window import Window
 
-GRID_SIZE = 64
 #: Without ``checkpoint_every`` (steps), intermediate checkpoints are written this often (seconds).
 CHECKPOINT_INTERVAL = 60.0
 
@@ -59,7 +58,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fixed_inputs(model: GanModel, device: torch.device, seed: int,
+                 count: int = GRID_SIZE) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The latent batch (and labels) shown in every grid of a run: one row per class when conditional.
 
     Drawn on the device from a generator of its own, so the grid is the same at every mark
@@ -70,7 +70,7 @@ def fixed_inputs(model: GanModel, device: torch.device, seed: int) -> tuple[torc
         per_row = 8
         labels = torch.arange(model.num_classes, device=device).repeat_interleave(per_row)
         return model.sample_latent(len(labels), device, generator=g), labels
-    return model.sample_latent(GRID_SIZE, device, generator=g), None
+    return model.sample_latent(count, device, generator=g), None
 
 
 def latent_seed(seed: int) -> int:
@@ -120,7 +120,8 @@ class TrainingLoop:
         self._step_marks: list[tuple[int, int]] = []
         self.clock = TrainClock(device)
         self._images_checked = False
-        self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed)
+        self.z_fixed, self.labels_fixed = fixed_inputs(model, device, self.config.seed,
+                                                       picture_size(stream.dataset.kind))
         model.latent_generator = torch.Generator(device).manual_seed(latent_seed(self.config.seed))
         c = self.config
         self.ema: GeneratorEma | None = None
@@ -195,10 +196,14 @@ class TrainingLoop:
         self.on_row(row)
 
     def save_grid(self, *names: str) -> None:
-        """Draw the fixed latent batch once and save it under every name given."""
+        """Draw the fixed latent batch once and save it under every name given (a grid, or a picture of points)."""
         with self.sampling(), torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
         data = self.stream.dataset
+        if data.kind != IMAGE:  # points drawn over the true distribution, each name with its own .npz beside it
+            for name in names:
+                save_grid(self.directory / "samples" / f"{name}.png", images, nrow=8, meta=data.meta)
+            return
         # shape and dtype at every grid (free); the range, one read, at this process's first grid only
         check_images(images, len(self.z_fixed), data.channels, data.resolution, values=not self._images_checked)
         self._images_checked = True

@@ -63,6 +63,8 @@ class TrainSettings:
     #: Half-life of an EMA of G's weights, in thousands of images (StyleGAN's ``ema_kimg``); None: no EMA.
     ema_kimg: float | None = None
     spectral_norm: bool = False
+    #: The discriminator sees this many samples at once (PacGAN); applied by the runner (ganbench.packing).
+    pack: int = 1
 
 
 @dataclass(frozen=True)

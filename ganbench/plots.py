@@ -366,13 +366,27 @@ def _plain_text(render: Callable[..., dict[str, bytes]]) -> Callable[..., dict[s
     return plain
 
 
+def render_distribution(run: RunData) -> bytes | None:
+    """Vector samples at each grid fraction over the true distribution (:mod:`ganbench.pictures`); None for images."""
+    from .pictures import draw_points, read_npz
+
+    saved = sorted((run.directory / "samples").glob("frac*.npz"))
+    if not saved:
+        return None
+    fig, axes = _figure(len(saved), ncols=min(len(saved), 5), panel=(3.2, 3.0))
+    for ax, path in zip(axes, saved):
+        points, centres, sigma = read_npz(path.read_bytes())
+        draw_points(ax, points, centres, sigma, f"{path.stem.replace('frac', '')}% of the budget")
+    return _png(fig)
+
+
 @_plain_text
 def render_run(run_dir: Path) -> dict[str, bytes]:
     """PNG bytes of a run's figures by file name; figures without data are left out."""
     run = load_run(run_dir)
     out = {}
     for name, render in (("losses.png", render_losses), ("convergence.png", render_convergence),
-                         ("quality.png", render_quality)):
+                         ("quality.png", render_quality), ("distribution.png", render_distribution)):
         data = render(run)
         if data is not None:
             out[name] = data

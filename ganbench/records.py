@@ -129,6 +129,8 @@ class RunConfig:
     lr_schedule: str = "constant"
     ema_kimg: float | None = None
     spectral_norm: bool = False
+    #: ``--pack M`` (PacGAN): the discriminator sees M samples at once. Left out of the identity when 1.
+    pack: int = 1
 
     @property
     def pair(self) -> str:
@@ -153,7 +155,7 @@ class RunConfig:
             del d["objective_optimizers"]
         if d["data_fingerprint"] is None:  # datasets without one keep the run ids they had before it existed
             del d["data_fingerprint"]
-        for name, default in {**SPEED_DEFAULTS, **RECIPE_DEFAULTS}.items():
+        for name, default in {**SPEED_DEFAULTS, **RECIPE_DEFAULTS, "pack": 1}.items():
             if d[name] == default:
                 del d[name]
         if "betas" in d:
@@ -217,6 +219,8 @@ class RunRecord:
     speed: str = ""
     #: Hyperparameters set away from their defaults ('lr=0.001, n_critic=2'), from the config; '' for none.
     hparams: str = ""
+    #: ``--pack M`` as text ('2'); '' for an unpacked discriminator. A leaderboard row of its own.
+    pack: str = ""
     device: str = ""
     #: The device's hardware model (GPU name, CPU model), without thread counts: seeds that ran on different
     #: models had different wall-clock budgets, and the leaderboard marks such a row.

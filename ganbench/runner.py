@@ -35,6 +35,8 @@ from . import backends, checkpoint, options, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .speed import check_precision
+from .datakinds import refuse_mismatches
+from .packing import check_pack, pack
 from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
@@ -73,6 +75,8 @@ class Invocation:
     data_on_device: str = "auto"
     #: Per-plugin options by family or objective name (``--option NAME.KEY=VALUE``); see ganbench.options.
     plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``--pack``: every family trains once per pack size (1: the plain discriminator; see ganbench.packing).
+    packs: tuple[int, ...] = (1,)
 
     @property
     def runs_dir(self) -> Path:
@@ -182,13 +186,17 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
         raise UsageError(f"--data-on-device must be one of {', '.join(DATA_PLACEMENTS)}, not {inv.data_on_device!r}.")
     check_training_options(inv.settings)
     planned: list[PlannedRun] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str, int]] = set()
     pairs = [resolve_pair(registry, text) for text in inv.plugins]
     options.check_targets(inv.plugin_options, [spec.name for pair in pairs for spec in pair])
-    for model, objective in pairs:
-        if (model.name, objective.name) in seen:
+    refuse_mismatches(registry, dataset_name, [m.name for m, _ in pairs], inv.evaluation.metrics)
+    for model, _ in pairs:
+        for m in inv.packs:
+            check_pack(model.name, model.packable, m, inv.settings.batch_size)
+    for (model, objective), m in ((pair, m) for pair in pairs for m in inv.packs):
+        if (model.name, objective.name, m) in seen:
             continue
-        seen.add((model.name, objective.name))
+        seen.add((model.name, objective.name, m))
         chosen = options.resolve(inv.plugin_options, (model, objective))
         recipes = {role: recipe.as_dict() for role, recipe in build_objective(objective, chosen).optimizers.items()}
         for seed in inv.seeds:
@@ -217,6 +225,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 objective_optimizers=recipes,
                 recipe=s.recipe, lr_g=s.lr_g, lr_d=s.lr_d, betas=s.betas, lr_schedule=s.lr_schedule,
                 ema_kimg=s.ema_kimg, spectral_norm=s.spectral_norm,
+                pack=m,
             )
             planned.append(PlannedRun(config, model, objective))
     return planned
@@ -255,6 +264,14 @@ def load_dataset(registry: Registry, inv: Invocation) -> ImageDataset:
     dataset = spec.load(request)
     if not isinstance(dataset, ImageDataset):
         raise GanbenchError(f"The dataset plugin {name!r} returned {type(dataset).__name__}, not an ImageDataset.")
+    if dataset.kind != spec.data_kind:
+        raise GanbenchError(f"The dataset plugin {name!r} ({registry.get('dataset', name).plugin}) declares "
+                            f"{spec.data_kind} data but returned {dataset.kind} data; its DatasetSpec.data_kind is wrong.")
+    if dataset.kind != "image":
+        if inv.resolution:
+            raise UsageError(f"The dataset {name!r} holds {dataset.dim}-D vectors, not images; --resolution "
+                             "applies to images only. Leave it out.")
+        return dataset
     if request.resolution:
         dataset = dataset.resized(request.resolution)
     check_image_limits(dataset.name, len(dataset), dataset.channels, dataset.resolution)
@@ -420,6 +437,7 @@ def _train_locked(
         started_at=_now(),
         config_hash=config.config_hash, ganbench_version=__version__, speed=config.speed_label,
         recipe=config.recipe_label, ema=config.ema_kimg is not None, hparams=config.hparams_label,
+        pack=str(config.pack) if config.pack > 1 else "",
     )
     write_json(directory / "run.json", record.as_dict())
     registry.notify("ganbench_run_started", run=info)
@@ -433,6 +451,7 @@ def _train_locked(
         ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
         model = run.model.build(ctx)
         check_built(model, GanModel, MODEL_METHODS)
+        model = pack(model, run.model.build, ctx, config.pack)
         apply_common_options(model, settings, run.model.name)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))

@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from .budget import Counters
-from .data import DatasetRequest, ImageDataset, to_float
-from .errors import GanbenchError, UsageError
+from .data import ImageDataset, to_float
+from .errors import UsageError
 from .evaluation import EvalOptions, make_evaluator, preflight
 from .model import BuildContext, GanModel
 from .plugins import Registry

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from .model import BuildContext, GanModel
     from .objective import Objective
 
+#: The kinds of data a dataset holds: uint8 images (N, C, H, W) or float vectors (N, D) (see ganbench.data).
+IMAGE = "image"
+VECTOR = "vector"
+DATA_KINDS = (IMAGE, VECTOR)
+
 #: What a discriminator returns: one score per image, or a reconstruction.
 LOGIT = "logit"
 RECONSTRUCTION = "reconstruction"
@@ -56,6 +61,11 @@ class ModelSpec:
     ``search_space`` is what ``ganbench tune`` may vary: run-option name ->
     distribution (:mod:`ganbench.search_space`); empty means Lucic et al.'s wide
     space (:data:`ganbench.search_space.LUCIC_WIDE`).
+
+    ``data_kinds`` says which kinds of data it can train on (a convolutional
+    family needs images); a run on another kind is refused before training.
+    ``packable``: the family accepts ``--pack M`` (its discriminator is an
+    ordinary module on unlabelled samples, see :mod:`ganbench.packing`).
     """
 
     name: str
@@ -72,6 +82,8 @@ class ModelSpec:
     #: What ``ganbench tune`` searches for this family: a TrainSettings field -> a distribution
     #: (ganbench.search_space); empty means Lucic et al.'s wide space.
     search_space: Mapping[str, Any] = field(default_factory=dict)
+    data_kinds: tuple[str, ...] = (IMAGE,)
+    packable: bool = False
     kind: str = "model"
 
 
@@ -98,6 +110,11 @@ class DatasetSpec:
     ``default_extractor`` names the feature extractor the metrics use when the
     user gives no ``--extractor`` (``"lenet"`` for digit-like data, where an
     ImageNet Inception sees nothing meaningful); None leaves it to the metric.
+
+    ``data_kind`` is what ``load`` returns (images or vectors), known before
+    loading so that a family or metric that cannot use it is refused at once;
+    ``default_metrics`` are computed when the user names none (``--metrics``
+    left out), because the image scores mean nothing for a 2-D distribution.
     """
 
     name: str
@@ -106,6 +123,8 @@ class DatasetSpec:
     argument: str = ""
     default_resolution: int | None = None
     default_extractor: str | None = None
+    data_kind: str = IMAGE
+    default_metrics: tuple[str, ...] = ()
     kind: str = "dataset"
 
 
@@ -118,7 +137,8 @@ class MetricSpec:
     knowing the metric. ``prepare``, when given, is called once with the context
     before training starts, so that a missing file or a bad option fails the run
     up front (and slow set-up, such as training a feature extractor, is not
-    charged to the first evaluation).
+    charged to the first evaluation). ``data_kinds`` says which kinds of data
+    it can score (IS and FID need images; the exact toy metrics need vectors).
     """
 
     name: str
@@ -126,6 +146,7 @@ class MetricSpec:
     description: str
     higher_is_better: bool = False
     prepare: Callable[..., None] | None = None
+    data_kinds: tuple[str, ...] = (IMAGE,)
     kind: str = "metric"
 
 

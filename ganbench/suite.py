@@ -69,6 +69,7 @@ TOP_KEYS: dict[str, tuple[str | None, str, str]] = {
     "compile": ("compile", "bool", "torch.compile every network"),
     "channels_last": ("channels_last", "bool", "channels-last memory format"),
     "reuse_fakes": ("reuse_fakes", "bool", "the G step reuses the D step's fake batch"),
+    "pack": ("pack", "packs", "the discriminator sees M samples at once (PacGAN); a list runs each: [1, 2]"),
     "data_on_device": ("data_on_device", "str", "auto, yes or no: keep the dataset on the device"),
     "metrics": ("metrics", "names", "metrics computed at the end (and at eval.at)"),
     "rank_by": ("rank_by", "str", "score or column the leaderboard is ranked by"),
@@ -191,6 +192,7 @@ _TYPE_WORDS = {
     "str": "a string", "int": "a whole number", "posint": "a whole number of at least 1", "float": "a number",
     "bool": "true or false", "names": "a list of strings (or one comma-separated string)",
     "fractions": "a list of numbers in (0, 1]",
+    "packs": "a whole number of at least 1, or a list of them",
 }
 
 
@@ -204,6 +206,8 @@ def _check(key: str, value: Any, kind: str, where: str) -> Any:
         "names": isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)),
         "fractions": isinstance(value, list) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value),
+        "packs": all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                     for v in (value if isinstance(value, list) and value else [value])),
     }[kind]
     if not ok:
         raise UsageError(f"In {where}, {key} must be {_TYPE_WORDS[kind]}; got {value!r}.")
@@ -216,6 +220,8 @@ def _to_cli(key: str, value: Any, kind: str) -> Any:
         return value if isinstance(value, str) else ",".join(value)
     if kind == "fractions":
         return ",".join(f"{v:g}" for v in value)
+    if kind == "packs":
+        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
     if kind == "float":
         return float(value)
     return value

@@ -57,7 +57,7 @@ def terminal_text(board: pd.DataFrame) -> str:
             shown["status"] = [f"{s}; MIXED DEVICE MODELS" if m else s for s, m in zip(shown["status"], mixed)]
             notes.append("MIXED DEVICE MODELS: seeds ran on different hardware under a wall-clock budget, "
                          "so they trained for different amounts; `ganbench check` refuses such rows")
-    for quiet in ("tied_with", "speed", "hparams"):  # shown only when some row has one (non-default settings)
+    for quiet in ("tied_with", "speed", "hparams", "pack"):  # shown only when some row has one (non-default settings)
         if quiet in shown and not shown[quiet].fillna("").astype(bool).any():
             shown = shown.drop(columns=quiet)
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
@@ -98,7 +98,8 @@ def _over_budget(board: pd.DataFrame, final: str) -> str:
     if not by_label and best is None:
         return ""
     labels = sorted(by_label, key=lambda label: float(label.rstrip("%")))
-    table = board[["family", "objective"]].copy()
+    keys = ["family", "objective"] + [k for k in ("speed", "pack") if k in board and board[k].fillna("").astype(bool).any()]
+    table = board[keys].copy()
     for label in labels:
         table[label] = board[by_label[label]].map(_number)
     table["100%"] = board[final].map(_number)

@@ -177,6 +177,7 @@ def settings_of(config: RunConfig, family_options: dict[str, Any] | None = None)
         channels_last=config.channels_last, recipe=config.recipe, lr_g=config.lr_g, lr_d=config.lr_d,
         betas=None if config.betas is None else (float(config.betas[0]), float(config.betas[1])),
         lr_schedule=config.lr_schedule, ema_kimg=config.ema_kimg, spectral_norm=config.spectral_norm,
+        pack=config.pack,
     )
 
 

@@ -14,7 +14,7 @@ import scipy.linalg
 import torch
 import torch_fidelity.utils as tf_utils
 
-from ganbench import GanbenchError, MetricSpec
+from ganbench import GanbenchError, ImageDataset, MetricSpec
 from ganbench.budget import Counters
 from ganbench.data import to_float
 from ganbench.evaluation import EvalOptions, make_evaluator

@@ -111,7 +111,6 @@ def test_real_batches_follow_the_current_resolution():
 
 def test_training_grows_with_progress():
     model = make(1, 16, grow_fraction=0.9)  # phases long enough for 12 steps to see every one
-    before = [p.detach().clone() for p in model.generator.parameters()]
     draws: list[int] = []
     draw = toy_draw(1, 16, draws)
     n = 12

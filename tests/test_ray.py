@@ -9,7 +9,6 @@ fires once: the kill point is an event, never a time.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 

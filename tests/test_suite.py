@@ -26,7 +26,7 @@ def test_every_suite_parses_and_plans(path, registry):
     assert inv.budget.text == suite.defaults["budget"]
     assert len(inv.seeds) == suite.defaults["seeds"]
     runs = plan(registry, inv)  # every plugin, pair, dataset and metric name resolves
-    assert len(runs) == len(inv.plugins) * len(inv.seeds)
+    assert len(runs) == len(inv.plugins) * len(inv.seeds) * len(inv.packs)
 
 
 def test_suite_values_are_defaults_and_flags_win(tmp_path):

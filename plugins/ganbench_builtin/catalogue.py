@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ganbench import (
-    RECONSTRUCTION, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption, hookimpl, lazy,
-    lazy_mapping,
+    IMAGE, RECONSTRUCTION, VECTOR, DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec, ObjectiveSpec, PluginOption,
+    hookimpl, lazy, lazy_mapping,
 )
 
 #: Resolutions a dataset is served at unless --resolution says otherwise (needed when planning, before loading).
@@ -75,15 +75,16 @@ def _objective(target: str, name: str, description: str, paper: str, **fields) -
 
 vanilla = Contribution("the original GAN", models=[_family(
     "vanilla", name="vanilla",
-    description="the original GAN: MLP generator and discriminator (LeakyReLU, dropout)",
-    paper="Goodfellow et al. 2014", default_objective="nonsaturating",
+    description="the original GAN: MLP generator and discriminator (LeakyReLU, dropout); on vectors, PacGAN's "
+    "2-D networks (G 4x400 ReLU+BN, D 3x200 maxout)",
+    paper="Goodfellow et al. 2014", default_objective="nonsaturating", data_kinds=(IMAGE, VECTOR), packable=True,
 )])
 
 dcgan = Contribution("deep convolutional GAN", models=[_family(
     "dcgan", name="dcgan",
     options=(_width(64),),
     description="deep convolutional GAN: strided convolutions, batch norm, ReLU/LeakyReLU",
-    paper="Radford et al. 2015", default_objective="nonsaturating",
+    paper="Radford et al. 2015", default_objective="nonsaturating", packable=True,
 )])
 
 conditional = Contribution("class-conditional GAN", models=[_family(
@@ -165,6 +166,21 @@ celeba = Contribution("CelebA faces", datasets=[DatasetSpec(
     argument="train|valid|test|all", default_resolution=CELEBA_RESOLUTION,
 )])
 
+toys = Contribution("distributions known exactly", datasets=[
+    DatasetSpec("gauss1d", lazy("ganbench_builtin.datasets.toys:load_gauss1d"),
+                "1-D normal N(16, 5) (gauss1d:MEAN,STD for another), 100k samples from a fixed seed",
+                argument="MEAN,STD", data_kind=VECTOR, default_metrics=("w1", "ks", "moments")),
+    DatasetSpec("ring", lazy("ganbench_builtin.datasets.toys:load_ring"),
+                "PacGAN's ring: 8 normals on the unit circle, sigma 0.01, 100k samples from a fixed seed",
+                data_kind=VECTOR, default_metrics=("modes", "hq", "rkl")),
+    DatasetSpec("grid", lazy("ganbench_builtin.datasets.toys:load_grid"),
+                "PacGAN's grid: 25 normals at {-4,-2,0,2,4}^2, sigma 0.05, 100k samples from a fixed seed",
+                data_kind=VECTOR, default_metrics=("modes", "hq", "rkl")),
+    DatasetSpec("stacked-mnist", lazy("ganbench_builtin.datasets.stacked_mnist:load"),
+                "Stacked MNIST: three MNIST digits as R, G, B, 1,000 modes, built from an MNIST split on disk",
+                argument="train|test|DIR", default_metrics=("modes", "rkl")),
+])
+
 # -- metrics ----------------------------------------------------------------
 
 _FIDELITY = "ganbench_builtin.metrics.fidelity"
@@ -179,6 +195,29 @@ fidelity_metrics = Contribution("torch-fidelity's metrics", metrics=[
     MetricSpec("prc", lazy(f"{_FIDELITY}:compute_prc"),
                "precision and recall (Kynkäänniemi et al. 2019) via torch-fidelity; higher is better",
                higher_is_better=True, prepare=lazy(f"{_FIDELITY}:prepare")),
+])
+
+
+_TOYS = "ganbench_builtin.metrics.toys"
+_EXACT = (VECTOR,)
+_MODES = (VECTOR, IMAGE)  # 2-D mixtures, and Stacked MNIST through an MNIST classifier
+toy_metrics = Contribution("exact metrics against a known distribution", metrics=[
+    MetricSpec("w1", lazy(f"{_TOYS}:compute_w1"),
+               "1-D Wasserstein-1 distance to the true normal, against its quantile function",
+               prepare=lazy(f"{_TOYS}:prepare_1d"), data_kinds=_EXACT),
+    MetricSpec("ks", lazy(f"{_TOYS}:compute_ks"), "1-D Kolmogorov-Smirnov statistic against the true normal",
+               prepare=lazy(f"{_TOYS}:prepare_1d"), data_kinds=_EXACT),
+    MetricSpec("moments", lazy(f"{_TOYS}:compute_moments"),
+               "1-D absolute errors of the sample mean and standard deviation", prepare=lazy(f"{_TOYS}:prepare_1d"),
+               data_kinds=_EXACT),
+    MetricSpec("modes", lazy(f"{_TOYS}:compute_modes"),
+               "modes covered (PacGAN: a sample within 3 sigma; Stacked MNIST: a classified digit triple); "
+               "higher is better", higher_is_better=True, prepare=lazy(f"{_TOYS}:prepare_modes"), data_kinds=_MODES),
+    MetricSpec("hq", lazy(f"{_TOYS}:compute_hq"),
+               "% high-quality samples (PacGAN: within 3 sigma of the nearest mode); higher is better",
+               higher_is_better=True, prepare=lazy(f"{_TOYS}:prepare_hq"), data_kinds=_EXACT),
+    MetricSpec("rkl", lazy(f"{_TOYS}:compute_rkl"), "reverse KL of the mode histogram against uniform (PacGAN)",
+               prepare=lazy(f"{_TOYS}:prepare_modes"), data_kinds=_MODES),
 ])
 
 
