@@ -173,3 +173,52 @@ def _tensors_in(obj):
 def tensors_in():
     """``tensors_in(state)``: the tensors of a checkpoint-like object, to check where they live."""
     return lambda obj: list(_tensors_in(obj))
+
+@pytest.fixture(scope="session")
+def written_runs(tmp_path_factory, _private_cache) -> Path:
+    """Results the real runner wrote: dcgan, began and progressive, two seeds each, scored at 50 % and 100 %.
+
+    The plots and report tests read these (or copies they damage) rather than directories made by hand,
+    so a change in what the runner writes reaches them. Read-only: copy it (``results_copy``) to write.
+    """
+    from ganbench.cli import main
+
+    results = tmp_path_factory.mktemp("written")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            code = main(["--no-plugin", "progress", "run", "--device", "cpu", "--plugins", "dcgan,began,progressive",
+                         "--seeds", "2", "--budget", "8steps", "--batch-size", "16", "--log-every", "2",
+                         "--metrics", "isc,fid", "--eval-samples", "100", "--eval-at", "0.5", "--results", str(results)])
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0
+    return results
+
+
+@pytest.fixture
+def results_copy(written_runs, tmp_path) -> Path:
+    """A private copy of :func:`written_runs` without the figures and report the run drew, for a test to write into."""
+    import shutil
+
+    copy = shutil.copytree(written_runs, tmp_path / "results")
+    for figures in [copy / "plots", *copy.glob("runs/*/plots")]:
+        shutil.rmtree(figures, ignore_errors=True)
+    (copy / "report.html").unlink(missing_ok=True)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def digits_extractor(_private_cache) -> str:
+    """The digits domain extractor, trained once into the session's cache; its name.
+
+    Subprocess runs (test_resume.py) inherit the cache through GANBENCH_CACHE_DIR, so they find it
+    there instead of each training it, however the session's tests are ordered or selected.
+    """
+    from ganbench_builtin.extractors import lenet
+
+    from ganbench.runner import Invocation, load_dataset
+
+    name, _ = lenet.prepare(load_dataset(build_registry(), Invocation(dataset="digits")), _private_cache)
+    return name

@@ -190,3 +190,26 @@ def evaluate(registry, metrics, model, dataset, cache, n, **options) -> dict[str
     specs = [registry.metric(m) for m in metrics]
     opts = EvalOptions(metrics=tuple(metrics), num_samples=n, cache_dir=cache, **options)
     return make_evaluator(specs, model, dataset, opts, CPU, seed=0)(1.0, Counters())
+
+
+def renamed(run: Path, results: Path, family: str) -> Path:
+    """A copy of a real run under another family name, as another plugin's run would look."""
+    copy = Path(shutil.copytree(run, results / "runs" / run.name.replace(run.name.split("-")[0], family, 1)))
+    record = json.loads((copy / "run.json").read_text())
+    record["family"], record["run_id"] = family, copy.name
+    (copy / "run.json").write_text(json.dumps(record))
+    return copy
+
+
+def poison_curves(run: Path, from_row: int) -> None:
+    """Losses become NaN and +/-inf from ``from_row`` on, as a diverging run logs them."""
+    with (run / "curves.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    losses = [k for k in rows[0] if k.startswith("loss")]
+    for row in rows[from_row:]:
+        for i, key in enumerate(losses):
+            row[key] = ("nan", "inf", "-inf")[i % 3]
+    with (run / "curves.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

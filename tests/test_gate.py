@@ -48,8 +48,10 @@ def test_baseline_states_tolerances_and_how_they_were_derived(baseline):
     assert b["tolerance"] == pytest.approx(1.0) and "0.05*|mean|" in b["derived"]  # floor: 5 % of 20
     assert "isc2k_std[lenet]" not in rows["a"]["scores"]  # within-run spreads are not gated
     assert rows["a"]["scores"][ISC]["higher_is_better"] and not a["higher_is_better"]
-    assert rows["a"]["throughput"] == {"img_per_s": 1000.0, "min_ratio": 0.5, "derived": pytest.approx(
-        rows["a"]["throughput"]["derived"])}
+    assert rows["a"]["throughput"] == {"img_per_s": 1000.0, "min_ratio": 0.5,
+                                       "derived": "fail below 0.5 x the baseline img/s, same device only"}
+    custom = make_baseline(compile_leaderboard(BASE), "toy", throughput_ratio=0.7)["rows"][0]["throughput"]
+    assert custom["min_ratio"] == 0.7 and custom["derived"].startswith("fail below 0.7 x")  # derived from the ratio given
     assert baseline["suite"] == "toy" and baseline["device"] == ["cpu"] and baseline["ganbench_version"]
 
 

@@ -63,3 +63,19 @@ def test_write_leaderboard_round_trips(tmp_path):
     paths = write_leaderboard(board, tmp_path)
     back = pd.read_csv(paths["csv"])
     assert list(back["family"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("mixed, keys", [
+    ("extractors", ("fid500[lenet-digits-aaaa]", "fid500[inception-v3-compat]")),
+    ("sample counts", ("fid500[lenet-digits-aaaa]", "fid10k[lenet-digits-aaaa]")),
+])
+def test_rank_by_refuses_to_rank_scores_of_different_protocols(tmp_path, capsys, mixed, keys):
+    """FIDs from two extractors, or from 500 and 10k samples, are not comparable: ranking them together is refused."""
+    for seed, key in enumerate(keys):
+        write_json(tmp_path / "runs" / f"r{seed}" / "run.json",
+                   record(f"fam{seed}", 0, scores={key: 10.0 + seed}).as_dict())
+    assert main(["leaderboard", str(tmp_path), "--rank-by", "fid"]) == 2
+    err = capsys.readouterr().err
+    assert "--rank-by 'fid' matches 2 columns" in err and all(f"score:{k}" in err for k in keys), err
+    # one protocol named in full ranks the rows that have it
+    assert main(["leaderboard", str(tmp_path), "--rank-by", f"score:{keys[0]}"]) == 0

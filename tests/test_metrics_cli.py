@@ -12,9 +12,20 @@ from ganbench.cli import main
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch):
-    # The same cache as tests/test_metrics.py, so the domain extractor is trained once per session.
-    monkeypatch.setenv("GANBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"))
+LISTENER = """
+import ganbench
+
+SEEN = []
+
+
+@ganbench.hookimpl
+def ganbench_evaluation_done(run, scores):
+    SEEN.append((run.config.family, dict(scores)))
+"""
+
+
+def test_cli_run_records_labelled_scores(tmp_path, monkeypatch, fake_dist):
+    fake_dist("ganbench-listener", {"listener": "listener_mod"}, {"listener_mod": LISTENER})
     monkeypatch.delenv("GANBENCH_INCEPTION_WEIGHTS", raising=False)
     code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--dataset", "digits", "--budget", "20steps", "--results", str(tmp_path),
                  "--metrics", "isc,fid", "--eval-samples", "500", "--eval-at", "0.5"])
@@ -27,10 +38,15 @@ def test_cli_run_records_labelled_scores(tmp_path, tmp_path_factory, monkeypatch
                                                         "isc500_std"]
     keys = sorted(k for k in scores if not k.startswith("div"))
     assert len({k.split("[")[1] for k in keys}) == 1 and keys[0].endswith("]") and "[lenet-digits-" in keys[0]
-    assert scores[keys[0]] > 0 and scores[keys[1]] >= 1.0
+    assert scores[keys[0]] > 0 and 1.0 <= scores[keys[1]] <= 10  # FID, then IS: at most the number of classes
     evaluations = json.loads((run_dir / "scores.json").read_text())
     assert [e["fraction"] for e in evaluations] == [0.5, 1.0]
+    assert {k: evaluations[-1][k] for k in scores} == scores  # the record holds the final evaluation, unchanged
     assert all(set(keys) <= set(e) for e in evaluations)
+    import listener_mod  # the ganbench_evaluation_done hook saw each evaluation as it was recorded
+
+    assert [family for family, _ in listener_mod.SEEN] == ["vanilla", "vanilla"]
+    assert [seen for _, seen in listener_mod.SEEN] == evaluations
     board = (tmp_path / "leaderboard.csv").read_text().splitlines()[0]
     assert f"score:{keys[0]}" in board
     # the intermediate evaluation is in the record and on the leaderboard, labelled with its budget fraction;

@@ -9,6 +9,7 @@ takes about a second per image.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,3 +78,51 @@ def test_weights_found_through_the_environment_variable(registry, digits, tmp_pa
     assert setup.weights == weights
     assert setup.label == inception_label(weights) == f"{INCEPTION}-{file_digest(weights)[:8]}"
     assert setup.label in setup.reference_cache  # another weights file never shares the reference cache
+
+
+def test_weights_are_looked_up_in_order_option_environment_cache_torch_hub(tmp_path, monkeypatch):
+    """Each place in turn: the first that holds a file wins; an explicit option is the only place looked at."""
+    from ganbench.fidelity import WEIGHTS_ENV, resolve_inception_weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # so get_dir() follows TORCH_HOME, whatever set_dir did before
+    cache = tmp_path / "cache"
+    places = {"option": tmp_path / "given.pth", "environment": tmp_path / "env.pth",
+              "cache": cache / "weights" / INCEPTION_FILE,
+              "torch hub": Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE}
+    for path in places.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+    monkeypatch.setenv(WEIGHTS_ENV, str(places["environment"]))
+    assert resolve_inception_weights(places["option"], cache) == places["option"]
+    for name in ("environment", "cache", "torch hub"):
+        assert resolve_inception_weights(None, cache) == places[name], name
+        places[name].unlink()
+    with pytest.raises(GanbenchError) as info:
+        resolve_inception_weights(None, cache)
+    looked = str(info.value).split("Looked for it in: ")[1]
+    assert [looked.index(str(places[n])) for n in ("environment", "cache", "torch hub")] == sorted(
+        looked.index(str(places[n])) for n in ("environment", "cache", "torch hub"))
+    places["option"].unlink()
+    places["cache"].write_bytes(b"weights")  # present, but an option names the one file to use
+    with pytest.raises(GanbenchError, match="--inception-weights does not exist"):
+        resolve_inception_weights(places["option"], cache)
+
+
+def test_the_official_weights_are_recognised_by_their_hash_not_their_name(tmp_path, monkeypatch):
+    """Under the official file name, other bytes get their hash in the label; the official hash gets the plain one.
+
+    No file with the official SHA-256 can be made here, so the test names the digest of its own file official.
+    """
+    from ganbench import fidelity
+
+    impostor = tmp_path / INCEPTION_FILE
+    impostor.write_bytes(b"not the official weights")
+    digest = file_digest(impostor)
+    assert not digest.startswith(fidelity.INCEPTION_SHA256_PREFIX)
+    assert inception_label(impostor) == f"{INCEPTION}-{digest[:8]}"
+    assert fidelity.INCEPTION_SHA256_PREFIX == INCEPTION_FILE.split("-")[-1].split(".")[0]  # the hash in the URL's name
+    monkeypatch.setattr(fidelity, "INCEPTION_SHA256_PREFIX", digest[:8])
+    renamed = tmp_path / "anything.pth"
+    renamed.write_bytes(impostor.read_bytes())
+    assert inception_label(renamed) == INCEPTION

@@ -136,6 +136,18 @@ def test_plugins_can_be_disabled(monkeypatch):
     assert {"tensorboard", "mlflow", "wandb"} <= {info.name for info in registry.listeners}
 
 
+def test_no_plugin_on_the_command_line_disables_for_every_command(capsys, tmp_path):
+    """``--no-plugin NAME`` (repeatable) is the command-line twin of GANBENCH_DISABLE_PLUGINS."""
+    assert main(["--no-plugin", "dcgan", "--no-plugin", "progress", "plugins"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if line.strip()}
+    assert "vanilla" in listed and not {"dcgan", "progress"} & listed
+    assert main(["--no-plugin", "dcgan", "run", "--device", "cpu", "--plugins", "dcgan", "--metrics=",
+                 "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown model 'dcgan'" in err and "Disabled by --no-plugin" in err and "dcgan" in err.split("Disabled")[1]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_plugins_command_lists_name_kind_distribution_version(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out

@@ -1,9 +1,10 @@
-"""The self-contained HTML report, checked as text and rendered in a real headless browser."""
+"""The self-contained HTML report of runs the real runner wrote, checked as text and rendered in a real headless browser."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -15,23 +16,30 @@ from PIL import Image
 from ganbench.cli import main
 from ganbench.errors import UsageError
 from ganbench.report import render_report, write_report
-from helpers import make_run
+from helpers import make_run, poison_curves, renamed
 
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
-def results(tmp_path: Path) -> Path:
-    root = tmp_path / "results"
-    for seed in (0, 1):
-        make_run(root, "dcgan", seed=seed)
-    make_run(root, "began", "began", columns=("loss_d", "loss_g", "L(x)", "L(G(z))"),
-             extra={"M_global": [0.3, 0.25, 0.2, 0.18, 0.15, 0.14, 0.13, 0.12], "k_t": [0.0] * 8})
-    make_run(root, "<img src=x onerror=alert(1)>", status="diverged", nan_from=4)  # a name is a path part: no "/"
-    bad = make_run(root, "vanilla", status="failed", rows=0, evaluations=0, grids=False)
+def results(results_copy: Path) -> Path:
+    """Real runs (dcgan, began, progressive; two seeds), plus a diverged one whose name is markup and a failed one."""
+    dcgan = sorted((results_copy / "runs").glob("dcgan-*"))[0]
+    hostile = renamed(dcgan, results_copy, "<img src=x onerror=alert(1)>")  # a name is a path part: no "/"
+    poison_curves(hostile, from_row=2)
+    record = json.loads((hostile / "run.json").read_text())
+    record.update(status="diverged", diverged_at_step=4)
+    (hostile / "run.json").write_text(json.dumps(record))
+    bad = renamed(dcgan, results_copy, "vanilla")
+    for name in ("curves.csv", "scores.json"):
+        (bad / name).unlink()
+    shutil.rmtree(bad / "samples")
+    record = json.loads((bad / "run.json").read_text())
+    record.update(status="failed", scores={}, error="RuntimeError: <b>boom</b> & more")
+    (bad / "run.json").write_text(json.dumps(record))
     (bad / "traceback.txt").write_text("Traceback:\n  RuntimeError: <b>boom</b> & more\n")
-    return root
+    return results_copy
 
 
 def test_report_is_self_contained_and_escaped(results):
@@ -40,7 +48,7 @@ def test_report_is_self_contained_and_escaped(results):
     text = path.read_text()
     # the leaderboard: one row per family, its status strings
     assert 'class="dataframe leaderboard"' in text
-    for row in ("dcgan", "began", "vanilla", "2/2 completed", "0/1 completed; seed 0 failed"):
+    for row in ("dcgan", "began", "progressive", "vanilla", "2/2 completed", "0/1 completed; seed 0 failed"):
         assert row in text
     # images are embedded, decode to PNGs, and nothing refers to a file or server
     uris = DATA_URI.findall(text)
@@ -50,7 +58,8 @@ def test_report_is_self_contained_and_escaped(results):
             assert im.format == "PNG"
     assert not re.search(r'src="(?!data:)', text) and "<link" not in text and "file://" not in text
     # provenance
-    assert "2.15.0" in text and "cpu (test)" in text
+    environment = json.loads(next(results.glob("runs/dcgan-*/environment.json")).read_text())
+    assert environment["torch"] in text and environment["device_name"] in text
     # text from runs is escaped, never markup
     assert "<img src=x" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ ARGS = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "24steps",
 #: Runs ``ganbench`` with a fault injected: GANBENCH_TEST_KILL=checkpoint:N kills the process with SIGKILL
 #: half-way through writing the step-N checkpoint; evaluation:F kills it inside the evaluation at fraction F,
 #: after the scores are computed and before they are recorded; sidecar:N kills it after the step-N checkpoint
-#: was renamed into place, before checkpoint.json describes it.
+#: was renamed into place, before checkpoint.json describes it; after:N kills it once the step-N checkpoint and
+#: its sidecar are complete; SIGINT:N and SIGTERM:N send that signal at the same point, as a user or a scheduler would.
 BOOT = r"""
 import io, os, signal, sys
 point, _, at = os.environ.get("GANBENCH_TEST_KILL", "").partition(":")
@@ -58,6 +58,15 @@ elif point == "sidecar":
         if data["checkpoint.pt"]["step"] == int(at):
             die()
         store.write_json(path, data)
+
+    checkpoint.write_json = write_json
+elif point in ("after", "SIGINT", "SIGTERM"):
+    from ganbench import checkpoint, store
+
+    def write_json(path, data):
+        store.write_json(path, data)
+        if data["checkpoint.pt"]["step"] == int(at):
+            os.kill(os.getpid(), signal.SIGKILL if point == "after" else getattr(signal, point))
 
     checkpoint.write_json = write_json
 elif point == "evaluation":
@@ -103,21 +112,8 @@ def final_state(results: Path):
     return state, rows, scores
 
 
-def wait_for_checkpoint(results: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            if json.loads((run_dir(results) / "checkpoint.json").read_text())["checkpoint.pt"]["step"] >= step:
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.01)
-    raise AssertionError("no checkpoint appeared")
-
-
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted(tmp_path_factory, digits_extractor):
     results = tmp_path_factory.mktemp("clean")
     proc = ganbench(results)
     out, err = proc.communicate(timeout=300)
@@ -125,16 +121,23 @@ def uninterrupted(tmp_path_factory):
     return final_state(results)
 
 
-@pytest.mark.parametrize("kill", ["anywhere after step 4", "checkpoint:16", "sidecar:4", "evaluation:0.5"])
+def assert_same_as_uninterrupted(results: Path, uninterrupted) -> None:
+    state, rows, scores = final_state(results)
+    clean_state, clean_rows, clean_scores = uninterrupted
+    for part in ("generator", "discriminator"):
+        for key, value in clean_state["networks"][part].items():
+            assert torch.equal(state["networks"][part][key], value), (part, key)
+    exp_avg = state["optimizers"]["generator"]["state"][0]["exp_avg"]
+    assert torch.equal(exp_avg, clean_state["optimizers"]["generator"]["state"][0]["exp_avg"])
+    assert rows == clean_rows
+    assert [e["fraction"] for e in scores] == [0.5, 1.0] and scores == clean_scores
+
+
+@pytest.mark.parametrize("kill", ["after:8", "checkpoint:16", "sidecar:4", "evaluation:0.5"])
 def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
-    """Killed at an arbitrary moment, half-way through a checkpoint write, between the first checkpoint's
-    rename and its sidecar, or inside an evaluation."""
-    if kill.startswith("anywhere"):
-        proc = ganbench(tmp_path)
-        wait_for_checkpoint(tmp_path, 4, proc)
-        proc.send_signal(signal.SIGKILL)  # lands wherever the process is: mid-step, mid-grid or mid-write
-    else:
-        proc = ganbench(tmp_path, kill=kill)
+    """Killed just after a complete checkpoint, half-way through a checkpoint write, between the first
+    checkpoint's rename and its sidecar, or inside an evaluation: each point chosen by an event, not a time."""
+    proc = ganbench(tmp_path, kill=kill)
     proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
     record = RunRecord.read(run_dir(tmp_path) / "run.json")
@@ -151,16 +154,9 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
         assert record.resumed_from_step == 12
     if kill == "sidecar:4":  # the good file is used and its missing sidecar rewritten
         assert record.resumed_from_step == 4 and "checkpoint.json is missing for checkpoint.pt" in err
-
-    state, rows, scores = final_state(tmp_path)
-    clean_state, clean_rows, clean_scores = uninterrupted
-    for part in ("generator", "discriminator"):
-        for key, value in clean_state["networks"][part].items():
-            assert torch.equal(state["networks"][part][key], value), (part, key)
-    exp_avg = state["optimizers"]["generator"]["state"][0]["exp_avg"]
-    assert torch.equal(exp_avg, clean_state["optimizers"]["generator"]["state"][0]["exp_avg"])
-    assert rows == clean_rows
-    assert [e["fraction"] for e in scores] == [0.5, 1.0] and scores == clean_scores
+    if kill == "after:8":
+        assert record.resumed_from_step == 8
+    assert_same_as_uninterrupted(tmp_path, uninterrupted)
 
 
 def test_rerun_skips_finished_runs(tmp_path):
@@ -242,18 +238,25 @@ def test_the_same_run_twice_is_refused_by_a_lock(tmp_path):
     RunLock(tmp_path).acquire().release()  # released: free again
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ctrl_c_and_sigterm_checkpoint_mark_the_run_interrupted_and_resumable(tmp_path, sig, code):
-    proc = ganbench(tmp_path, "--budget", "400steps")
-    wait_for_checkpoint(tmp_path, 4, proc)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_and_sigterm_checkpoint_mark_the_run_interrupted_and_a_rerun_resumes(tmp_path, uninterrupted, sig, code):
+    """The signal arrives just after the step-8 checkpoint; the run stops at its next step boundary."""
+    proc = ganbench(tmp_path, kill=f"{sig}:8")
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == code and "run the same command again" in err.lower()
     record = RunRecord.read(run_dir(tmp_path) / "run.json")
-    assert record.status == "interrupted" and 4 <= record.steps < 400
+    assert record.status == "interrupted" and 8 <= record.steps < 24
     # the checkpoint was written where the run stopped, so a rerun loses no step
     assert json.loads((run_dir(tmp_path) / "checkpoint.json").read_text())["checkpoint.pt"]["step"] == record.steps
     assert not list(run_dir(tmp_path).rglob("*.tmp"))
+    if sig == "SIGINT":  # the same command again finishes it, exactly as if it had never stopped
+        stopped_at = record.steps
+        rerun = ganbench(tmp_path)
+        out, err = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, err
+        record = RunRecord.read(run_dir(tmp_path) / "run.json")
+        assert record.status == "completed" and record.steps == 24 and record.resumed_from_step == stopped_at
+        assert_same_as_uninterrupted(tmp_path, uninterrupted)
 
 
 def test_two_processes_share_a_results_directory(tmp_path):
@@ -323,3 +326,60 @@ def test_with_no_wait_a_locked_run_is_skipped_and_the_others_train(tmp_path, cap
     assert code == 1 and "already being trained by process" in err
     assert RunRecord.read(next(tmp_path.glob("runs/dcgan-*/run.json"))).status == "completed"
     assert not (tmp_path / "runs" / locked / "run.json").exists()
+
+
+STOPPER = """
+import os
+import signal
+
+import ganbench
+
+
+@ganbench.hookimpl
+def ganbench_step_logged(run, record):
+    if int(record["step"]) == int(os.environ.get("GANBENCH_TEST_STOP_AT", "0")):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, in the middle of the run
+"""
+
+
+@pytest.mark.parametrize("family", ["vanilla", "dcgan", "conditional", "began", "progressive", "lapgan"])
+def test_every_family_resumes_exactly_after_ctrl_c(family, fake_dist, tmp_path, monkeypatch, capsys):
+    """Weights, optimisers and the family's own state (BEGAN's k_t and learning-rate halving, progressive's
+    level and alpha, LAPGAN's levels) after a Ctrl-C at step 7 of 12 and a rerun equal those of a run never
+    stopped; 7 is past the first checkpoint (4), so the run resumes from the one Ctrl-C wrote."""
+    from ganbench.cli import main
+
+    fake_dist("ganbench-stopper", {"stopper": "stopper_mod"}, {"stopper_mod": STOPPER})
+    argv = ["--no-plugin", "progress", "run", "--device", "cpu", "--deterministic", "--plugins", family, "--budget",
+            "12steps", "--batch-size", "8", "--log-every", "1", "--checkpoint-every", "4", "--metrics="]
+    assert main([*argv, "--results", str(tmp_path / "clean")]) == 0
+    monkeypatch.setenv("GANBENCH_TEST_STOP_AT", "7")
+    assert main([*argv, "--results", str(tmp_path / "stopped")]) == 130
+    (stopped,) = (tmp_path / "stopped" / "runs").iterdir()
+    assert RunRecord.read(stopped / "run.json").status == "interrupted"
+    monkeypatch.delenv("GANBENCH_TEST_STOP_AT")
+    assert main([*argv, "--results", str(tmp_path / "stopped")]) == 0
+    record = RunRecord.read(stopped / "run.json")
+    assert record.status == "completed" and record.resumed_from_step == 7 and record.steps == 12
+
+    clean, resumed = (torch.load(run_dir(tmp_path / name) / "checkpoint.pt", weights_only=True)
+                      for name in ("clean", "stopped"))
+    for part, weights in clean["networks"].items():
+        for key, value in weights.items():
+            assert torch.equal(resumed["networks"][part][key], value), (family, part, key)
+    for part, optimizer in clean["optimizers"].items():
+        assert optimizer["param_groups"] == resumed["optimizers"][part]["param_groups"]  # learning rates included
+        for index, slots in optimizer["state"].items():
+            for name, value in slots.items():
+                assert torch.equal(resumed["optimizers"][part]["state"][index][name], value), (family, part, name)
+    assert set(clean["extra"]) >= EXTRA.get(family, set())
+    torch.testing.assert_close(resumed["extra"], clean["extra"], rtol=0, atol=0)  # k_t, level, alpha, ...
+    assert _without_seconds(resumed["rows"]) == _without_seconds(clean["rows"])
+
+
+#: The family state each family's checkpoint must carry for its resume to be exact.
+EXTRA = {"progressive": {"level", "alpha"}, "lapgan": {"sizes"}, "began": {"objective", "lr_decay"}}
+
+
+def _without_seconds(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]

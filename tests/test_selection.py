@@ -34,8 +34,7 @@ def test_higher_is_better_metrics_select_the_maximum_and_ties_keep_the_earlier_p
     assert best_of([{"fraction": 1.0, "step": 1, "kimg": 0.0, "isc100[x]": 2.0}], "isc") is None  # nothing held out
 
 
-def test_select_best_end_to_end(tmp_path, tmp_path_factory, monkeypatch, capsys):
-    monkeypatch.setenv("GANBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ganbench-metrics-cache"))
+def test_select_best_end_to_end(tmp_path, capsys):
     code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "16steps", "--results", str(tmp_path), "--metrics", "fid",
                  "--eval-samples", "200", "--eval-samples-intermediate", "100", "--eval-at", "0.25,0.5,0.75",
                  "--select-best", "fid"])

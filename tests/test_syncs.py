@@ -94,17 +94,19 @@ def _loop(registry, tmp_path, change, budget="12steps", log_every=5):
                         RunInfo("r", config, tmp_path, 12, "steps"), CPU)
 
 
-def test_divergence_is_placed_at_its_exact_step_inside_a_window(registry, tmp_path):
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_divergence_is_placed_at_its_exact_step_inside_a_window(registry, tmp_path, bad):
+    """NaN, +inf and -inf all count: a loss of -inf (a D that is certain) is as broken as one of NaN."""
     def nan_at_seventh(step, logs):
         if step >= 6:  # steps 7, 8, ... (1-based) return a non-finite loss
-            logs["loss_g"] = logs["loss_g"] * float("nan")
+            logs["loss_g"] = logs["loss_g"] * 0 + float(bad)
         return logs
 
     loop = _loop(registry, tmp_path, nan_at_seventh)
     outcome = loop.run()
     assert outcome.status == "diverged" and outcome.diverged_at_step == 7
     assert outcome.counters.steps == 7 and outcome.counters.images == 7 * 8
-    assert outcome.losses["loss_g"] != outcome.losses["loss_g"] and set(outcome.losses) >= {"loss_d", "D(x)"}
+    assert str(outcome.losses["loss_g"]) == bad and set(outcome.losses) >= {"loss_d", "D(x)"}
     assert "step 7" in outcome.error
     rows = [int(float(r.split(",")[0])) for r in (tmp_path / "curves.csv").read_text().splitlines()[1:]]
     assert (tmp_path / "samples" / "frac050.png").exists()  # step 6: before it
