@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 
 from ganbench.plots import load_run, plot_invocation, plot_run, score_keys
-from helpers import RUN_FID as FID, RUN_ISC as ISC, make_run, poison_curves, renamed
+from helpers import poison_curves, renamed
 
 def assert_png(path: Path) -> None:
     assert path.is_file(), path

@@ -16,7 +16,7 @@ from PIL import Image
 from ganbench.cli import main
 from ganbench.errors import UsageError
 from ganbench.report import render_report, write_report
-from helpers import make_run, poison_curves, renamed
+from helpers import poison_curves, renamed
 
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
