@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy import stats
 
-from conftest import SHARED_MNIST
+from helpers import SHARED_MNIST
 from ganbench.cli import build_parser, invocation_from_args, main
 from ganbench.data import BatchStream, DatasetRequest, ImageDataset
 from ganbench.errors import UsageError
