@@ -201,8 +201,12 @@ def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 in [0, 255] to float in [-1, 1], the range every generator targets; float data (vectors) as they are."""
-    if images.is_floating_point():
+    """uint8 in [0, 255] to float in [-1, 1], the range every generator targets; float vectors (N, D) as they are.
+
+    Images in a float tensor are still on the [0, 255] scale (the lenet extractor converts torch-fidelity's
+    uint8 batches with ``.float()`` first) and are scaled like uint8 ones.
+    """
+    if images.is_floating_point() and images.ndim == 2:
         return images
     return images.float().div(127.5).sub(1.0)
 
