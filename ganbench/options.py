@@ -79,5 +79,10 @@ def check_targets(given: Mapping[str, Any], names: Iterable[str]) -> None:
 
 
 def with_defaults(spec: Any, given: Mapping[str, Any]) -> dict[str, Any]:
-    """What a plugin receives: every declared option, at its default unless the user gave it."""
-    return {**{o.name: o.default for o in getattr(spec, "options", ())}, **given}
+    """What a plugin receives: every declared option, at its default unless the user gave it.
+
+    An option whose default is None is left out unless given: the plugin decides (BEGAN's
+    values depend on the resolution, for one), and it must not receive a None it never chose.
+    """
+    declared = {o.name: o.default for o in getattr(spec, "options", ()) if o.default is not None}
+    return {**declared, **given}

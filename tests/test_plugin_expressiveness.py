@@ -140,6 +140,8 @@ def test_builtin_option_defaults_match_the_constants_the_families_use(registry):
     for name in registry.names("model"):
         spec = registry.model(name)
         for option in spec.options:
+            if option.default is None:  # the family's recipe decides; nothing to mirror
+                continue
             module = importlib.import_module(f"ganbench_builtin.{name}")
             constant = {"gamma": "GAMMA", "lr_patience": "LR_PATIENCE", "grow_fraction": "GROW_FRACTION"}.get(
                 option.name, option.name.upper())

@@ -104,8 +104,17 @@ lapgan = Contribution("Laplacian pyramid of GANs", models=[_family(
 
 began = Contribution("boundary equilibrium GAN and its objective", models=[_family(
     "began", name="began",
-    options=(_width(32), PluginOption("gamma", float, 0.5, "diversity ratio gamma of the equilibrium (paper: 0.3-0.7)"),
-             PluginOption("lr_patience", int, 1000, "steps without M_global improving before the lr decays")),
+    # None: the recipe for the run's resolution decides (the paper's from 32 px, the small-image one below)
+    options=(PluginOption("width", int, None, "n, the base number of feature maps (recipe: 64 from 32 px, 32 below)"),
+             PluginOption("hidden", int, None, "N_h, the auto-encoder's bottleneck (recipe: 64 from 32 px, 8 below)"),
+             PluginOption("gamma", float, None, "diversity ratio gamma of the equilibrium (recipe: 0.5, 0.75 below 32 px)"),
+             PluginOption("lambda_k", float, None, "k_t's learning rate lambda_k (recipe: 0.001, 0.01 below 32 px)"),
+             PluginOption("lr_g", float, None, "generator learning rate (recipe: 1e-4, 3e-4 below 32 px)"),
+             PluginOption("lr_d", float, None, "discriminator learning rate (recipe: 1e-4)"),
+             PluginOption("lr_patience", int, None,
+                          "steps without M_global improving before both lrs halve (default: a quarter of the budget)"),
+             PluginOption("lr_patience_fraction", float, None,
+                          "the same as a share of the budget (default 0.25)")),
     description="boundary equilibrium GAN: auto-encoder discriminator (ELU, no batch norm), k_t balance",
     paper="Berthelot et al. 2017", default_objective="began", provides=RECONSTRUCTION,
 )], objectives=[_objective(
@@ -116,7 +125,8 @@ began = Contribution("boundary equilibrium GAN and its objective", models=[_fami
 
 progressive = Contribution("progressive growing of GANs", models=[_family(
     "progressive", name="progressive",
-    options=(_width(64), PluginOption("grow_fraction", float, 0.9, "share of the budget spent growing")),
+    options=(_width(64), PluginOption("grow_fraction", float, None,
+                                      "share of the budget spent growing (recipe: 0.14, docs/recipes.md)")),
     description="progressive growing: fade-in of new resolutions, pixel norm, minibatch std, equalised lr",
     paper="Karras et al. 2017", default_objective="wgan-gp", objectives=("wgan-gp",),
 )])
