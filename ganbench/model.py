@@ -269,8 +269,9 @@ class AdversarialModel(GanModel):
             else:
                 both_labels = None if labels is None else torch.cat([labels, labels])
                 d_real, d_fake = self._d(torch.cat([real, fake]), both_labels).split(real.shape[0])
-            check_critic_output(d_real, real, self.objective.needs)
-            check_critic_output(d_fake, fake, self.objective.needs)
+            pack = getattr(self.discriminator, "pack_size", 1)  # a PacGAN-packed D scores groups (ganbench.packing)
+            check_critic_output(d_real, real, self.objective.needs, pack)
+            check_critic_output(d_fake, fake, self.objective.needs, pack)
             loss_d, d_logs = self.objective.discriminator_loss(
                 CriticInputs(real, fake, d_real, d_fake, lambda x, y=labels: self._d(x, y))
             )

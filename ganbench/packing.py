@@ -33,6 +33,11 @@ class Packed(nn.Module):
         super().__init__()
         self.inner, self.m = inner, m
 
+    @property
+    def pack_size(self) -> int:
+        """Samples per score: what the core's check of D's output shape divides the batch by."""
+        return self.m
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         if n % self.m:

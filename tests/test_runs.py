@@ -163,7 +163,8 @@ def test_without_checkpoint_every_a_checkpoint_is_written_every_60_seconds(regis
     ctx = BuildContext(tiny_dataset.info, registry.objective("nonsaturating").build(), TrainSettings(8), torch.device("cpu"))
     stream = BatchStream(tiny_dataset, 8, 0, torch.device("cpu"))
     loop = TrainingLoop(registry.model("vanilla").build(ctx), stream, Budget.parse("12steps"),
-                        RunInfo("r", config, tmp_path, 12, "steps"), torch.device("cpu"))
+                        RunInfo("r", config, tmp_path, 12, "steps"), torch.device("cpu"),
+                        warmup=False, measure_cost=False)  # each would draw a batch, and move this clock, first
     now = [0.0]
     loop.wall_clock = lambda: now[0]
     draw = stream.next

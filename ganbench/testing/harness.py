@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..contracts import critic_outputs_unchecked
 from ..data import BatchStream, ImageDataset
 from ..loop import latent_seed, seed_everything
 from ..model import BuildContext, GanModel, StepContext, TrainSettings
@@ -47,8 +48,13 @@ def stream(data: ImageDataset, seed: int = 0) -> BatchStream:
 
 
 def steps(model: GanModel, batches: BatchStream, count: int, first: int = 0) -> list[Any]:
-    """``count`` training steps; what each returned."""
-    return [model.train_step(batches.next, StepContext(step, step / 10)) for step in range(first, first + count)]
+    """``count`` training steps; what each returned.
+
+    The core's own check of D's outputs is off here: the kit watches them and reports a wrong shape
+    once, as family.discriminator.output, instead of failing every contract that trains.
+    """
+    with critic_outputs_unchecked():
+        return [model.train_step(batches.next, StepContext(step, step / 10)) for step in range(first, first + count)]
 
 
 def state(model: GanModel) -> dict[str, Any]:
