@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING
 
 from platformdirs import user_cache_dir
 
-from . import __version__, signals
-from .budget import Budget
-from .errors import GanbenchError, UsageError
-from .executors import ExecutorOptions
-from .suite import load_suite
-from .tune_cli import add_tune_parser, cmd_tune
+from ganbench import __version__
+from ganbench.execution import signals
+from ganbench.training.budget import Budget
+from ganbench.errors import GanbenchError, UsageError
+from ganbench.execution.executors import ExecutorOptions
+from ganbench.execution.suite import load_suite
+from ganbench.study.cli import add_tune_parser, cmd_tune
 
 if TYPE_CHECKING:  # torch and pandas are imported by the commands that use them, so --help and plugins stay fast
-    from .records import RunRecord
-    from .runner import Invocation
+    from ganbench.results.records import RunRecord
+    from ganbench.execution.runner import Invocation
 
 DEFAULT_PLUGINS = "vanilla,dcgan"
 DEFAULT_DATASET = "digits"
@@ -308,8 +309,8 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
 
 
 def _print_board(results: Path, rank_by: str | None) -> None:
-    from .leaderboard import compile_leaderboard, load_records, write_leaderboard
-    from .terminal import terminal_text
+    from ganbench.results.leaderboard import compile_leaderboard, load_records, write_leaderboard
+    from ganbench.results.terminal import terminal_text
 
     board = compile_leaderboard(load_records(results), rank_by=rank_by)
     if board.empty:
@@ -338,13 +339,13 @@ def cmd_plugins(registry) -> int:
 
 
 def cmd_profile(args: argparse.Namespace, registry) -> int:
-    """Profile each family's step (see ganbench.profiling for what is measured and how)."""
+    """Profile each family's step (see ganbench.training.profiling for what is measured and how)."""
     import json
     from dataclasses import asdict
 
-    from .model import TrainSettings
-    from .profiling import profile, profile_table
-    from .runner import Invocation
+    from ganbench.plugin.model import TrainSettings
+    from ganbench.training.profiling import profile, profile_table
+    from ganbench.execution.runner import Invocation
 
     inv = Invocation(plugins=_names(args.plugins), dataset=args.dataset, device=args.device,
                      data_dir=Path(args.data_dir).expanduser(), download=not args.no_download,
@@ -361,10 +362,10 @@ def cmd_profile(args: argparse.Namespace, registry) -> int:
 
 def invocation_from_args(args: argparse.Namespace) -> Invocation:
     """The validated :class:`Invocation` of parsed ``run`` options."""
-    from .evaluation import EvalOptions
-    from .model import TrainSettings
-    from .options import parse_option_args
-    from .runner import Invocation
+    from ganbench.scoring.evaluation import EvalOptions
+    from ganbench.plugin.model import TrainSettings
+    from ganbench.plugin.options import parse_option_args
+    from ganbench.execution.runner import Invocation
 
     return Invocation(
         plugins=_names(args.plugins),
@@ -439,14 +440,14 @@ def with_dataset_metrics(registry, inv: Invocation) -> Invocation:
     the image scores cannot judge a 2-D distribution, and its exact metrics should not have to be named."""
     from dataclasses import replace
 
-    from .runner import split_name
+    from ganbench.execution.runner import split_name
 
     defaults = registry.dataset(split_name(inv.dataset)[0]).default_metrics
     return replace(inv, evaluation=replace(inv.evaluation, metrics=tuple(defaults))) if defaults else inv
 
 
 def cmd_run(args: argparse.Namespace, registry) -> int:
-    from .runner import execute
+    from ganbench.execution.runner import execute
 
     inv = invocation_from_args(args)
     if args.metrics is None:
@@ -473,8 +474,8 @@ def _write_figures(inv: Invocation, records: Sequence[RunRecord]) -> None:
     Drawing is a convenience on top of results already on disk: a failure here
     is a warning, never a lost run or a failed exit code.
     """
-    from .plots import render_invocation, write_figures
-    from .report import find_run_dirs, write_report
+    from ganbench.results.plots import render_invocation, write_figures
+    from ganbench.results.report import find_run_dirs, write_report
 
     run_dirs = [inv.runs_dir / r.run_id for r in records]
     try:
@@ -497,8 +498,8 @@ def cmd_score(args: argparse.Namespace, registry) -> int:
 
     import pandas as pd
 
-    from .evaluation import EvalOptions
-    from .scoring import ScoreRequest, score, write_external
+    from ganbench.scoring.evaluation import EvalOptions
+    from ganbench.scoring.external import ScoreRequest, score, write_external
 
     if (args.results is None) != (args.name is None):
         raise UsageError("--results and --name go together: the record needs a directory and a name to appear under.")
@@ -531,8 +532,8 @@ def cmd_score(args: argparse.Namespace, registry) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from . import gate
-    from .leaderboard import compile_leaderboard, load_records
+    from ganbench.results import gate
+    from ganbench.results.leaderboard import compile_leaderboard, load_records
 
     results = Path(args.results)
     board = compile_leaderboard(load_records(results))
@@ -550,8 +551,8 @@ def cmd_check(args: argparse.Namespace, registry) -> int:
     """Run the suite first when asked, then compare its leaderboard with the baseline."""
     import tempfile
 
-    from . import gate
-    from .leaderboard import compile_leaderboard, load_records
+    from ganbench.results import gate
+    from ganbench.results.leaderboard import compile_leaderboard, load_records
 
     baseline = gate.read_baseline(Path(args.baseline))  # a bad baseline fails before any training
     if not args.suite and not args.results:  # an empty scratch directory would "regress" every row
@@ -613,7 +614,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             _print_board(Path(args.results), args.rank_by)
             return EXIT_OK
         if args.command == "report":  # reads run directories only: no plugin needs loading
-            from .report import write_report
+            from ganbench.results.report import write_report
 
             print(write_report(Path(args.results), Path(args.out) if args.out else None))
             return EXIT_OK
@@ -622,11 +623,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "check" and not args.suite:
             return cmd_check(args, None)
         if args.command == "new-plugin":  # writes files from templates: no plugin needs loading
-            from .scaffold import new_plugin
+            from ganbench.plugin.scaffold import new_plugin
 
             print(new_plugin(args.name, args.kind, Path(args.out), args.distribution))
             return EXIT_OK
-        from .plugins import build_registry  # entry-point metadata: not needed for --help
+        from ganbench.plugin.registry import build_registry  # entry-point metadata: not needed for --help
 
         registry = build_registry(disabled=args.no_plugin, modules=args.plugin_module)
         if args.command == "check":

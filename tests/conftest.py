@@ -12,8 +12,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from ganbench.data import ImageDataset
-from ganbench.plugins import build_registry
+from ganbench.plugin.data import ImageDataset
+from ganbench.plugin.registry import build_registry
 
 
 
@@ -88,7 +88,7 @@ def scoring_env(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def digits() -> ImageDataset:
     """The bundled digits as a run loads them (16x16), once per module."""
-    from ganbench.runner import Invocation, load_dataset
+    from ganbench.execution.runner import Invocation, load_dataset
 
     return load_dataset(build_registry(), Invocation(dataset="digits"))
 
@@ -218,7 +218,7 @@ def digits_extractor(_private_cache) -> str:
     """
     from ganbench_builtin.extractors import lenet
 
-    from ganbench.runner import Invocation, load_dataset
+    from ganbench.execution.runner import Invocation, load_dataset
 
     name, _ = lenet.prepare(load_dataset(build_registry(), Invocation(dataset="digits")), _private_cache)
     return name

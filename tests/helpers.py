@@ -19,10 +19,10 @@ from PIL import Image
 from torch import nn
 
 from ganbench import GanModel, ImageDataset
-from ganbench.budget import Counters
-from ganbench.data import to_float
-from ganbench.evaluation import EvalOptions, make_evaluator
-from ganbench.records import RunRecord
+from ganbench.training.budget import Counters
+from ganbench.plugin.data import to_float
+from ganbench.scoring.evaluation import EvalOptions, make_evaluator
+from ganbench.results.records import RunRecord
 
 CPU = torch.device("cpu")
 REPO = Path(__file__).resolve().parents[1]

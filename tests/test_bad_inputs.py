@@ -23,7 +23,7 @@ from PIL import Image
 from ganbench import hookimpl
 from ganbench.cli import main
 from ganbench.errors import GanbenchError
-from ganbench.store import write_json
+from ganbench.results.store import write_json
 from helpers import make_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -408,7 +408,7 @@ def test_bad_input_to_a_command(case, tmp_path, capsys):
 
 
 def test_a_report_embeds_no_link_to_a_secret_and_no_fake_png(tmp_path):
-    from ganbench.report import write_report
+    from ganbench.results.report import write_report
 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-TOKEN")
@@ -444,7 +444,7 @@ def test_a_markdown_leaderboard_carries_no_raw_html(tmp_path):
 
 def test_cifar_batches_written_by_pickle_still_load(tmp_path, registry):
     """The data-only unpickler reads what pickle writes for a real batch, at every protocol."""
-    from ganbench.data import DatasetRequest
+    from ganbench.plugin.data import DatasetRequest
 
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
@@ -461,7 +461,7 @@ def test_cifar_batches_written_by_pickle_still_load(tmp_path, registry):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_files_written_honour_the_umask(tmp_path, umask, mode):
-    from ganbench.store import save_torch, write_text
+    from ganbench.results.store import save_torch, write_text
 
     old = os.umask(umask)
     try:
@@ -483,17 +483,17 @@ class _Interrupt:
 
 
 def _invocation(results, fresh=False, dataset="digits", batch=64):
-    from ganbench.budget import Budget
-    from ganbench.model import TrainSettings
-    from ganbench.runner import Invocation
+    from ganbench.training.budget import Budget
+    from ganbench.plugin.model import TrainSettings
+    from ganbench.execution.runner import Invocation
 
     return Invocation(plugins=("vanilla",), dataset=dataset, budget=Budget.parse("2steps"), results=results,
                       device="cpu", settings=TrainSettings(batch_size=batch), fresh=fresh)
 
 
 def test_an_interrupted_fresh_run_never_brings_the_old_result_back(tmp_path):
-    from ganbench.plugins import PluginInfo, build_registry
-    from ganbench.runner import execute
+    from ganbench.plugin.registry import PluginInfo, build_registry
+    from ganbench.execution.runner import execute
 
     [first] = execute(build_registry(disabled=["progress"]), _invocation(tmp_path))
     assert first.status == "completed"
@@ -508,8 +508,8 @@ def test_an_interrupted_fresh_run_never_brings_the_old_result_back(tmp_path):
 
 
 def test_a_changed_image_folder_is_a_new_run(tmp_path):
-    from ganbench.plugins import build_registry
-    from ganbench.runner import execute
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import execute
 
     folder = tmp_path / "faces"
     folder.mkdir()
@@ -528,7 +528,7 @@ def test_a_changed_image_folder_is_a_new_run(tmp_path):
 
 
 def test_an_image_folders_label_is_its_content_and_short_name(tmp_path, registry):
-    from ganbench.data import DatasetRequest
+    from ganbench.plugin.data import DatasetRequest
     from ganbench_builtin.extractors.lenet import extractor_name
 
     labelled = []
@@ -546,7 +546,7 @@ def test_an_image_folders_label_is_its_content_and_short_name(tmp_path, registry
 
 
 def test_16_bit_png_and_float_tiff_keep_their_scale(tmp_path, registry):
-    from ganbench.data import DatasetRequest
+    from ganbench.plugin.data import DatasetRequest
 
     ramp = np.linspace(0, 1, 64).reshape(8, 8)
     Image.fromarray((ramp * 65535).round().astype(np.uint16)).save(tmp_path / "deep.png")
@@ -630,7 +630,7 @@ def _finished_run(tmp_path):
 
 
 def test_a_malformed_checkpoint_gets_a_hint_and_old_tracebacks_go(tmp_path, capsys):
-    from ganbench import checkpoint
+    from ganbench.training import checkpoint
 
     argv, run_dir = _finished_run(tmp_path)
     record = json.loads((run_dir / "run.json").read_text())
@@ -681,7 +681,7 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(tmp_path):
 
 
 def test_dollar_signs_in_a_dataset_name_are_drawn_as_text(tmp_path):
-    from ganbench.plots import render_invocation
+    from ganbench.results.plots import render_invocation
 
     root = tmp_path / "results"
     dirs = [make_run(root, "dcgan", seed=0, rows=3, evaluations=2), make_run(root, "dcgan", seed=1, rows=3, evaluations=2)]

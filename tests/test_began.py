@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from ganbench.cli import main
-from ganbench.data import BatchStream, DataInfo, DatasetRequest
+from ganbench.plugin.data import BatchStream, DataInfo, DatasetRequest
 from ganbench.errors import UsageError
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.objective import RECONSTRUCTION, CriticInputs
-from ganbench.plugins import build_registry
-from ganbench.runner import resolve_pair
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.plugin.objective import RECONSTRUCTION, CriticInputs
+from ganbench.plugin.registry import build_registry
+from ganbench.execution.runner import resolve_pair
 from ganbench_builtin.began import (
     PAPER_RECIPE,
     SMALL_RECIPE,

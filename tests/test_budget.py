@@ -1,6 +1,6 @@
 import pytest
 
-from ganbench.budget import Budget, Counters
+from ganbench.training.budget import Budget, Counters
 from ganbench.errors import UsageError
 
 

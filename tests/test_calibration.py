@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from ganbench.calibration import plain_step, relative_throughput
-from ganbench.model import BuildContext, TrainSettings
+from ganbench.training.calibration import plain_step, relative_throughput
+from ganbench.plugin.model import BuildContext, TrainSettings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganbench.data import DatasetRequest
+from ganbench.plugin.data import DatasetRequest
 from ganbench.errors import DatasetUnavailableError, UsageError
-from ganbench.runner import Invocation, load_dataset
+from ganbench.execution.runner import Invocation, load_dataset
 
 PARTS = (0, 0, 0, 0, 0, 1, 1, 2, 2)  # 5 train, 2 valid, 2 test, in the official file's order
 BAND = (255, 0, 0)  # the 20 rows the 178x178 centre crop drops at the top and at the bottom

@@ -13,19 +13,19 @@ import torch
 from torch import nn
 
 from ganbench import GanModel
-from ganbench.budget import Counters
+from ganbench.training.budget import Counters
 from ganbench.cli import main
-from ganbench.data import to_float
-from ganbench.diversity import SPREAD_COLLAPSED_BELOW, judge, predicted_classes
-from ganbench.evaluation import EvalOptions, make_evaluator
-from ganbench.fidelity import to_rgb_uint8
-from ganbench.gate import FAIL, PASS, check, make_baseline
-from ganbench.leaderboard import compile_leaderboard, display_frame
-from ganbench.plots import convergence_figure, load_run, m_global_figure
-from ganbench.records import RunRecord
-from ganbench.report import render_report
-from ganbench.runner import Invocation, load_dataset
-from ganbench.terminal import terminal_text
+from ganbench.plugin.data import to_float
+from ganbench.scoring.diversity import SPREAD_COLLAPSED_BELOW, judge, predicted_classes
+from ganbench.scoring.evaluation import EvalOptions, make_evaluator
+from ganbench_builtin.fidelity import to_rgb_uint8
+from ganbench.results.gate import FAIL, PASS, check, make_baseline
+from ganbench.results.leaderboard import compile_leaderboard, display_frame
+from ganbench.results.plots import convergence_figure, load_run, m_global_figure
+from ganbench.results.records import RunRecord
+from ganbench.results.report import render_report
+from ganbench.execution.runner import Invocation, load_dataset
+from ganbench.results.terminal import terminal_text
 from ganbench_builtin.extractors import lenet
 from helpers import make_record, make_run
 
@@ -38,7 +38,7 @@ SPREAD, CLASSES, FID = f"div2k_spread[{EXT}]", f"div2k_classes[{EXT}]", f"fid2k[
 
 @pytest.fixture(scope="module")
 def digits():
-    from ganbench.plugins import build_registry
+    from ganbench.plugin.registry import build_registry
 
     registry = build_registry()
     return registry, load_dataset(registry, Invocation(dataset="digits"))

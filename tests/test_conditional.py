@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from ganbench.cli import main
-from ganbench.data import DataInfo, DatasetRequest, ImageDataset, to_float
+from ganbench.plugin.data import DataInfo, DatasetRequest, ImageDataset, to_float
 from ganbench.errors import UsageError
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.plugins import build_registry
-from ganbench.runner import Invocation, check_requirements, plan
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.plugin.registry import build_registry
+from ganbench.execution.runner import Invocation, check_requirements, plan
 from ganbench_builtin import conditional
 from ganbench_builtin.conditional import sample_labels
 from ganbench_builtin.datasets.digits import load as load_digits
@@ -136,8 +136,8 @@ def _ridge_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: i
 
 def test_samples_for_class_c_are_classified_as_c_after_short_training() -> None:
     """A short run on 16x16 digits; a classifier fitted to the real digits then reads the samples."""
-    from ganbench.data import BatchStream
-    from ganbench.loop import seed_everything
+    from ganbench.plugin.data import BatchStream
+    from ganbench.training.loop import seed_everything
 
     seed_everything(0)
     digits = load_digits(DatasetRequest("digits", None, Path("."), False, None)).resized(16)

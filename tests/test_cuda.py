@@ -12,9 +12,9 @@ import json
 import pytest
 import torch
 
-from ganbench import checkpoint
+from ganbench.training import checkpoint
 from ganbench.cli import main
-from ganbench.model import BuildContext, TrainSettings, device_dependent_init
+from ganbench.plugin.model import BuildContext, TrainSettings, device_dependent_init
 
 pytestmark = [
     pytest.mark.cuda,
@@ -45,7 +45,7 @@ def test_every_family_trains_on_the_gpu_and_saves_cpu_files(family, tmp_path, te
 
 @pytest.mark.parametrize("family", ["vanilla", "dcgan", "conditional", "began", "lapgan", "progressive"])
 def test_starting_weights_are_the_same_on_the_gpu_as_on_the_cpu(family, registry):
-    from ganbench.runner import Invocation, load_dataset
+    from ganbench.execution.runner import Invocation, load_dataset
 
     data = load_dataset(registry, Invocation(dataset="digits"))
     spec = registry.model(family)

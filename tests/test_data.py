@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganbench.data import BatchStream, DatasetRequest, ImageDataset, to_float, to_uint8
+from ganbench.plugin.data import BatchStream, DatasetRequest, ImageDataset, to_float, to_uint8
 from ganbench.errors import DatasetUnavailableError, UsageError
-from ganbench.runner import Invocation, load_dataset
+from ganbench.execution.runner import Invocation, load_dataset
 
 from helpers import SHARED_MNIST
 
@@ -183,7 +183,7 @@ def test_batches_and_their_order_do_not_depend_on_where_the_data_live(tiny_datas
 
 
 def test_data_placement_choice(tiny_dataset):
-    from ganbench.data import data_on_device
+    from ganbench.plugin.data import data_on_device
     from ganbench.errors import UsageError
 
     cpu = torch.device("cpu")

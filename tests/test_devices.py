@@ -13,13 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench import backends, checkpoint
+from ganbench.training import backends
+from ganbench.training import checkpoint
 from ganbench.cli import main
-from ganbench.environment import capture
+from ganbench.execution.environment import capture
 from ganbench.errors import UsageError
-from ganbench.model import AdversarialModel, BuildContext, TrainSettings, device_dependent_init
-from ganbench.budget import Budget
-from ganbench.runner import Invocation, execute, resolve_device
+from ganbench.plugin.model import AdversarialModel, BuildContext, TrainSettings, device_dependent_init
+from ganbench.training.budget import Budget
+from ganbench.execution.runner import Invocation, execute, resolve_device
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -174,7 +175,7 @@ def test_deterministic_sets_cublas_and_turns_autotuning_off(restored_backends, m
 @pytest.mark.parametrize("family", ["vanilla", "dcgan", "conditional", "began", "lapgan", "progressive"])
 @pytest.mark.parametrize("resolution", [16, 9])
 def test_every_family_initialises_on_the_cpu(registry, family, resolution):
-    from ganbench.data import ImageDataset
+    from ganbench.plugin.data import ImageDataset
 
     data = ImageDataset("t", torch.zeros(8, 1, resolution, resolution, dtype=torch.uint8), torch.arange(8) % 4,
                         num_classes=4)

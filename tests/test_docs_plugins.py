@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import add_distribution
-from ganbench.plugins import build_registry
+from ganbench.plugin.registry import build_registry
 from ganbench.testing import contracts
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"

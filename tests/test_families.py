@@ -2,7 +2,7 @@
 
 import pytest
 
-from ganbench.plugins import build_registry
+from ganbench.plugin.registry import build_registry
 from ganbench.testing import contracts
 
 FAMILIES = ["vanilla", "dcgan", "conditional", "lapgan", "began", "progressive"]

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from ganbench.cli import main
-from ganbench.gate import FAIL, IMPROVED, PASS, SKIPPED, check, make_baseline, read_baseline
+from ganbench.results.gate import FAIL, IMPROVED, PASS, SKIPPED, check, make_baseline, read_baseline
 from ganbench.errors import UsageError
-from ganbench.leaderboard import compile_leaderboard
-from ganbench.store import write_json
+from ganbench.results.leaderboard import compile_leaderboard
+from ganbench.results.store import write_json
 from helpers import make_record
 
 FID, ISC = "fid2k[lenet]", "isc2k[lenet]"
@@ -169,7 +169,7 @@ def test_seeds_on_different_device_models_are_marked_and_refused_under_a_wall_cl
 
     mixed = compile_leaderboard([timed(0, "NVIDIA A100"), timed(1, "NVIDIA H100"), timed(2, "NVIDIA A100")])
     assert mixed["mixed_devices"].tolist() == [True]
-    from ganbench.terminal import terminal_text
+    from ganbench.results.terminal import terminal_text
 
     assert "1/1" not in terminal_text(mixed) and "MIXED DEVICE MODELS" in terminal_text(mixed)
     with pytest.raises(UsageError, match=r"seeds of a:nonsaturating digits 60s .* ran on different device models"):

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from ganbench import MetricSpec, hookimpl
-from ganbench.budget import Budget
-from ganbench.evaluation import EvalOptions
-from ganbench.model import TrainSettings
-from ganbench.plugins import PluginInfo, build_registry
-from ganbench.runner import Invocation, execute
+from ganbench.training.budget import Budget
+from ganbench.scoring.evaluation import EvalOptions
+from ganbench.plugin.model import TrainSettings
+from ganbench.plugin.registry import PluginInfo, build_registry
+from ganbench.execution.runner import Invocation, execute
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

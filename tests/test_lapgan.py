@@ -11,11 +11,11 @@ from PIL import Image
 
 from helpers import draw_for
 from ganbench.cli import main
-from ganbench.data import DataInfo, DatasetRequest, to_float
+from ganbench.plugin.data import DataInfo, DatasetRequest, to_float
 from ganbench.errors import UsageError
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.plugins import build_registry
-from ganbench.runner import resolve_pair
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.plugin.registry import build_registry
+from ganbench.execution.runner import resolve_pair
 from ganbench_builtin import lapgan
 from ganbench_builtin.datasets.digits import load as load_digits
 from ganbench_builtin.lapgan import build_pyramid, pyramid_sizes, reconstruct

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from ganbench.cli import main
-from ganbench.leaderboard import compile_leaderboard, load_records, write_leaderboard
-from ganbench.store import write_json
+from ganbench.results.leaderboard import compile_leaderboard, load_records, write_leaderboard
+from ganbench.results.store import write_json
 from helpers import make_record
 
 

@@ -1,4 +1,4 @@
-"""Run locks across hosts, containers and PID namespaces (ganbench.lock).
+"""Run locks across hosts, containers and PID namespaces (ganbench.execution.lock).
 
 Holders are real processes, SIGKILLed while they hold the lock, so nothing
 they would do on a clean exit runs; where Linux namespaces are available
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from ganbench.lock import LEASE_ENV, RunLock, RunLockedError
+from ganbench.execution.lock import LEASE_ENV, RunLock, RunLockedError
 
-# The holder imports ganbench.lock without the package's __init__ (which imports torch: seconds per holder).
+# The holder imports ganbench.execution.lock without the package's __init__ (which imports torch: seconds per holder).
 HOLDER = (
     "import sys, time, types; pkg = types.ModuleType('ganbench'); pkg.__path__ = [sys.argv[2]]; "
-    "sys.modules['ganbench'] = pkg; from ganbench.lock import RunLock; lock = RunLock(sys.argv[1]).acquire(); "
+    "sys.modules['ganbench'] = pkg; from ganbench.execution.lock import RunLock; lock = RunLock(sys.argv[1]).acquire(); "
     "print('held', flush=True); time.sleep(600)"
 )
 PACKAGE = str(Path(__import__("ganbench").__file__).parent)

@@ -16,10 +16,10 @@ import torch
 import torch_fidelity.utils as tf_utils
 
 from ganbench import GanbenchError, ImageDataset, MetricSpec
-from ganbench.budget import Counters
-from ganbench.data import to_float
-from ganbench.evaluation import EvalOptions, make_evaluator
-from ganbench.fidelity import (
+from ganbench.training.budget import Counters
+from ganbench.plugin.data import to_float
+from ganbench.scoring.evaluation import EvalOptions, make_evaluator
+from ganbench_builtin.fidelity import (
     INCEPTION,
     GeneratorInput,
     UInt8Images,
@@ -249,7 +249,7 @@ def test_the_dataset_hash_reads_memory_in_place_once_and_notices_changes(digits,
     import hashlib
     import tracemalloc
 
-    from ganbench import fidelity
+    from ganbench_builtin import fidelity
 
     big = ImageDataset("big", torch.randint(0, 256, (4_000, 3, 32, 32), dtype=torch.uint8),
                        torch.arange(4_000) % 10, num_classes=10)
@@ -278,7 +278,7 @@ def test_the_feature_extractor_is_built_once_per_process(registry, digits, cache
     real = tf_utils.create_feature_extractor
     monkeypatch.setattr(tf_utils, "create_feature_extractor",
                         lambda *args, **kwargs: built.append(args[0]) or real(*args, **kwargs))
-    from ganbench import fidelity
+    from ganbench_builtin import fidelity
 
     monkeypatch.setattr(fidelity, "_EXTRACTORS", {})
     model = Replay(noisy(digits.images[:64], 0.3))
@@ -289,14 +289,14 @@ def test_the_feature_extractor_is_built_once_per_process(registry, digits, cache
 
 
 def test_extraction_batch_size_is_configurable_and_by_device():
-    from ganbench.fidelity import extraction_batch_size
+    from ganbench_builtin.fidelity import extraction_batch_size
 
     assert extraction_batch_size(CPU) == 128 and extraction_batch_size(torch.device("cuda:1")) == 512
     assert extraction_batch_size(CPU, 32) == 32
 
 
 def test_precision_recall_subsamples_a_large_reference_and_says_so(registry, digits, cache, monkeypatch):
-    from ganbench import fidelity
+    from ganbench_builtin import fidelity
 
     features_in = torch.arange(1_000, dtype=torch.float32)[:, None].repeat(1, 3)
     kept = fidelity.prc_reference(features_in, cap=300)

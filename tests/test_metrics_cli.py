@@ -53,7 +53,7 @@ def test_cli_run_records_labelled_scores(tmp_path, monkeypatch, fake_dist):
     # ranking by a score prefix still means the final score
     assert record["scores_at"] == {"50%": {k: v for k, v in evaluations[0].items() if k in scores}}
     assert f"score:{keys[0]}@50%" in board
-    from ganbench.leaderboard import compile_leaderboard, load_records, rank_column
+    from ganbench.results.leaderboard import compile_leaderboard, load_records, rank_column
 
     assert rank_column(compile_leaderboard(load_records(tmp_path)), "fid") == f"score:{keys[0]}"
     # the run's figures and the invocation's, and the report, were drawn

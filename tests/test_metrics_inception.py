@@ -16,9 +16,9 @@ import torch
 import torch_fidelity
 
 from ganbench import GanbenchError, ImageDataset
-from ganbench.data import to_float
-from ganbench.evaluation import EvalOptions, make_evaluator
-from ganbench.fidelity import INCEPTION, INCEPTION_FILE, INCEPTION_URL, file_digest, inception_label
+from ganbench.plugin.data import to_float
+from ganbench.scoring.evaluation import EvalOptions, make_evaluator
+from ganbench_builtin.fidelity import INCEPTION, INCEPTION_FILE, INCEPTION_URL, file_digest, inception_label
 from helpers import CPU, Replay, evaluate, noisy, subset
 
 pytestmark = pytest.mark.usefixtures("one_thread", "scoring_env")
@@ -70,7 +70,7 @@ def test_weights_found_through_the_environment_variable(registry, digits, tmp_pa
     weights.write_bytes(b"not the official file")
     monkeypatch.setenv("GANBENCH_INCEPTION_WEIGHTS", str(weights))
     from ganbench_builtin.metrics.fidelity import resolve
-    from ganbench.evaluation import MetricContext
+    from ganbench.scoring.evaluation import MetricContext
 
     ctx = MetricContext(Replay(to_float(digits.images[:2])), digits, EvalOptions(metrics=("fid",), extractor=INCEPTION),
                         CPU, 0, ("fid",), tmp_path)
@@ -82,7 +82,7 @@ def test_weights_found_through_the_environment_variable(registry, digits, tmp_pa
 
 def test_weights_are_looked_up_in_order_option_environment_cache_torch_hub(tmp_path, monkeypatch):
     """Each place in turn: the first that holds a file wins; an explicit option is the only place looked at."""
-    from ganbench.fidelity import WEIGHTS_ENV, resolve_inception_weights
+    from ganbench_builtin.fidelity import WEIGHTS_ENV, resolve_inception_weights
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)  # so get_dir() follows TORCH_HOME, whatever set_dir did before
@@ -114,7 +114,7 @@ def test_the_official_weights_are_recognised_by_their_hash_not_their_name(tmp_pa
 
     No file with the official SHA-256 can be made here, so the test names the digest of its own file official.
     """
-    from ganbench import fidelity
+    from ganbench_builtin import fidelity
 
     impostor = tmp_path / INCEPTION_FILE
     impostor.write_bytes(b"not the official weights")

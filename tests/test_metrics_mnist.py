@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from ganbench import ImageDataset
-from ganbench.budget import Counters
-from ganbench.data import BatchStream, to_float
-from ganbench.evaluation import EvalOptions, make_evaluator
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.plugins import build_registry
+from ganbench.training.budget import Counters
+from ganbench.plugin.data import BatchStream, to_float
+from ganbench.scoring.evaluation import EvalOptions, make_evaluator
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.plugin.registry import build_registry
 from ganbench_builtin.datasets.torchvision_sets import read_idx
 from helpers import SHARED_MNIST, Replay
 

@@ -8,10 +8,10 @@ import torch
 
 from helpers import draw_for
 from ganbench import OptimizerRecipe
-from ganbench.budget import Budget
-from ganbench.data import DataInfo
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.runner import Invocation, plan
+from ganbench.training.budget import Budget
+from ganbench.plugin.data import DataInfo
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.execution.runner import Invocation, plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DIGITS = DataInfo(name="digits", channels=1, resolution=16, num_classes=10)

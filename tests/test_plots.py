@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganbench.plots import load_run, plot_invocation, plot_run, score_keys
+from ganbench.results.plots import load_run, plot_invocation, plot_run, score_keys
 from helpers import poison_curves, renamed
 
 def assert_png(path: Path) -> None:

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from ganbench import DatasetSpec, ImageDataset, MetricSpec, hookimpl
-from ganbench.budget import Budget
-from ganbench.evaluation import EvalOptions
-from ganbench.model import TrainSettings
-from ganbench.plugins import PluginInfo, build_registry
-from ganbench.runner import Invocation, execute
+from ganbench.training.budget import Budget
+from ganbench.scoring.evaluation import EvalOptions
+from ganbench.plugin.model import TrainSettings
+from ganbench.plugin.registry import PluginInfo, build_registry
+from ganbench.execution.runner import Invocation, execute
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SEEN: dict = {}
@@ -90,8 +90,8 @@ def test_a_missing_plugin_module_is_reported_as_broken(tmp_path, capsys):
 
 
 def _planned(registry, plugins, options):
-    from ganbench.options import parse_option_args
-    from ganbench.runner import plan
+    from ganbench.plugin.options import parse_option_args
+    from ganbench.execution.runner import plan
 
     inv = Invocation(plugins=plugins, budget=Budget.parse("2steps"), device="cpu",
                      plugin_options=parse_option_args(options))
@@ -99,7 +99,7 @@ def _planned(registry, plugins, options):
 
 
 def test_options_reach_the_family_and_the_objective_and_are_recorded(registry, tmp_path):
-    from ganbench.runner import build_objective, family_options
+    from ganbench.execution.runner import build_objective, family_options
 
     [config] = _planned(registry, ("dcgan:wgan",), ["dcgan.width=8", "wgan.clip=0.05"])
     assert config.options == {"dcgan": {"width": 8}, "wgan": {"clip": 0.05}}
@@ -126,7 +126,7 @@ def test_a_misspelt_option_is_refused_with_what_the_plugin_accepts(registry):
 
 def test_a_suite_options_table_becomes_option_arguments_and_the_command_line_adds_to_it(tmp_path):
     from ganbench.cli import build_parser
-    from ganbench.suite import parse_suite
+    from ganbench.execution.suite import parse_suite
 
     suite = parse_suite({"name": "s", "options": {"dcgan": {"width": 16}, "wgan": {"clip": 0.02}}})
     assert suite.defaults["option"] == ["dcgan.width=16", "wgan.clip=0.02"]
@@ -160,7 +160,7 @@ def test_what_a_plugin_needs_is_exported_and_every_export_resolves():
 
 def test_sample_images_draws_reproducible_images_without_touching_training(registry):
     from ganbench import BuildContext, sample_images
-    from ganbench.data import DataInfo
+    from ganbench.plugin.data import DataInfo
 
     ctx = BuildContext(DataInfo("d", 1, 16, 10), registry.objective("nonsaturating").build(),
                        TrainSettings(batch_size=8, options={"width": 8}), torch.device("cpu"), 0)

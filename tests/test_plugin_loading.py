@@ -6,7 +6,7 @@ import pytest
 import ganbench
 from ganbench.cli import main
 from ganbench.errors import PluginError
-from ganbench.plugins import build_registry
+from ganbench.plugin.registry import build_registry
 
 HEADER = """
 import ganbench

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ganbench import hookspecs
+from ganbench.plugin import hookspecs
 from ganbench.cli import main
 from ganbench.errors import PluginError, UnknownNameError
-from ganbench.plugins import build_registry
+from ganbench.plugin.registry import build_registry
 
 CORE = Path(__file__).resolve().parents[1] / "ganbench"
 
@@ -23,7 +23,7 @@ def test_builtins_arrive_through_the_entry_point_group(registry):
 
 
 def test_core_never_imports_a_plugin_module():
-    for path in CORE.glob("*.py"):
+    for path in CORE.rglob("*.py"):
         assert "ganbench_builtin" not in path.read_text(), f"{path.name} names a plugin module"
 
 

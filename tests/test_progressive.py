@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from ganbench.cli import main
-from ganbench.data import DataInfo
+from ganbench.plugin.data import DataInfo
 from ganbench.errors import UsageError
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.plugins import build_registry
-from ganbench.runner import resolve_pair
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.plugin.registry import build_registry
+from ganbench.execution.runner import resolve_pair
 from ganbench_builtin.objectives import WassersteinGP
 from ganbench_builtin.progressive import (
     EqualConv2d,

@@ -19,7 +19,7 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # read by Ray on im
 ray = pytest.importorskip("ray")
 
 from ganbench.cli import main  # noqa: E402
-from ganbench.records import RunRecord  # noqa: E402
+from ganbench.results.records import RunRecord  # noqa: E402
 
 COMMON = ["run", "--device", "cpu", "--executor", "ray", "--cpus-per-run", "1", "--metrics=", "--plugins", "vanilla",
           "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "5", "--deterministic"]
@@ -30,7 +30,7 @@ def _kill_after_checkpoint() -> None:
     import os
     import signal
 
-    from ganbench import checkpoint
+    from ganbench.training import checkpoint
 
     save = checkpoint.save
 
@@ -89,8 +89,8 @@ def test_a_killed_worker_is_retried_and_resumes_bit_identically(fault_file, tmp_
 
 def test_a_missing_plugin_on_the_workers_is_named_before_training(fault_file, tmp_path):
     from ganbench.errors import UsageError
-    from ganbench.plugins import build_registry
-    from ganbench.runner import Invocation, plan
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import Invocation, plan
     from ganbench_builtin.executors.ray_executor import check_nodes
 
     registry = build_registry(disabled=["progress"])

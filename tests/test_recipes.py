@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganbench.citations import Cited
+from ganbench.plugin.citations import Cited
 from ganbench_builtin import recipes
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"
@@ -105,7 +105,7 @@ def test_the_docs_table_is_rendered_from_the_data():
 
 
 def test_render_shows_the_papers_value_beside_a_departure():
-    from ganbench.citations import render_table
+    from ganbench.plugin.citations import render_table
 
     table = render_table("x", {"lr": Cited(2e-4, "A 2000 §1", paper=0.1, note="because"), "k": Cited(1, "B §2")})
     assert "| lr | 0.0002 | A 2000 §1 | 0.1: because |" in table and "| k | 1 | B §2 |  |" in table
@@ -113,11 +113,18 @@ def test_render_shows_the_papers_value_beside_a_departure():
 
 @pytest.mark.parametrize("resolution, channels", [(32, [512, 256, 128]), (64, [512, 256, 128, 64]), (16, [128, 64])])
 def test_dcgan_trains_with_the_recipes_width(registry, resolution, channels):
-    from ganbench.data import DataInfo
-    from ganbench.model import BuildContext, TrainSettings
+    """Built with the options a run passes (declared defaults included), not with none at all.
+
+    A declared default of 64 once overrode the recipe's 128 at 32 px in every real run, while a
+    build without options, as this test did then, saw the recipe's width.
+    """
+    from ganbench.plugin.data import DataInfo
+    from ganbench.plugin.model import BuildContext, TrainSettings
+    from ganbench.plugin.options import with_defaults
 
     info = DataInfo("x", 3, resolution)
-    ctx = BuildContext(info, registry.objective("nonsaturating").build(), TrainSettings(8), torch.device("cpu"))
+    settings = TrainSettings(8, options=with_defaults(registry.model("dcgan"), {}))
+    ctx = BuildContext(info, registry.objective("nonsaturating").build(), settings, torch.device("cpu"))
     model = registry.model("dcgan").build(ctx)
     convs = [m.out_channels for m in model.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert convs[:-1] == channels

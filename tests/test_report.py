@@ -15,7 +15,7 @@ from PIL import Image
 
 from ganbench.cli import main
 from ganbench.errors import UsageError
-from ganbench.report import render_report, write_report
+from ganbench.results.report import render_report, write_report
 from helpers import poison_curves, renamed
 
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -75,7 +75,7 @@ def test_report_out_and_cli(results, tmp_path, capsys):
 
 
 def test_report_reuses_fresh_run_plots(results):
-    from ganbench.plots import plot_run
+    from ganbench.results.plots import plot_run
 
     run = next((results / "runs").glob("dcgan*s0*"))
     plot_run(run)

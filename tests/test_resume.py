@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganbench import checkpoint
-from ganbench.budget import Budget
-from ganbench.lock import RunLock, RunLockedError
-from ganbench.records import RunRecord
-from ganbench.runner import Invocation, execute
+from ganbench.training import checkpoint
+from ganbench.training.budget import Budget
+from ganbench.execution.lock import RunLock, RunLockedError
+from ganbench.results.records import RunRecord
+from ganbench.execution.runner import Invocation, execute
 
 ARGS = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
         "--deterministic", "--batch-size", "32", "--metrics", "fid", "--eval-samples", "200", "--eval-at", "0.5"]
@@ -35,7 +35,8 @@ def die():
 
 if point == "checkpoint":
     import torch
-    from ganbench import checkpoint, store
+    from ganbench.training import checkpoint
+    from ganbench.results import store
 
     def save_torch(path, obj):
         if obj["counters"]["steps"] == int(at):
@@ -53,7 +54,8 @@ if point == "checkpoint":
 
     checkpoint.save_torch = save_torch
 elif point == "sidecar":
-    from ganbench import checkpoint, store
+    from ganbench.training import checkpoint
+    from ganbench.results import store
 
     def write_json(path, data):
         if data["checkpoint.pt"]["step"] == int(at):
@@ -62,7 +64,8 @@ elif point == "sidecar":
 
     checkpoint.write_json = write_json
 elif point in ("after", "SIGINT", "SIGTERM"):
-    from ganbench import checkpoint, store
+    from ganbench.training import checkpoint
+    from ganbench.results import store
 
     def write_json(path, data):
         store.write_json(path, data)
@@ -71,7 +74,7 @@ elif point in ("after", "SIGINT", "SIGTERM"):
 
     checkpoint.write_json = write_json
 elif point == "evaluation":
-    from ganbench import runner
+    from ganbench.execution import runner
 
     make_evaluator = runner.make_evaluator
 
@@ -161,7 +164,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
 
 
 def test_rerun_skips_finished_runs(tmp_path):
-    from ganbench.plugins import build_registry
+    from ganbench.plugin.registry import build_registry
 
     registry = build_registry(disabled=["progress"])
     inv = Invocation(device="cpu", plugins=("vanilla",), budget=Budget.parse("4steps"), results=tmp_path)
@@ -281,8 +284,8 @@ def test_two_processes_share_a_results_directory(tmp_path):
 
 
 def _first_run_directory(tmp_path: Path) -> Path:
-    from ganbench.plugins import build_registry
-    from ganbench.runner import plan
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import plan
 
     inv = Invocation(device="cpu", plugins=("vanilla", "dcgan"), budget=Budget.parse("3steps"), results=tmp_path)
     directory = tmp_path / "runs" / plan(build_registry(), inv)[0].config.run_id

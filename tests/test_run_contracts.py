@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 import ganbench
-from ganbench.budget import Budget
-from ganbench.contracts import check_critic_output
+from ganbench.training.budget import Budget
+from ganbench.plugin.contracts import check_critic_output
 from ganbench.errors import ContractError
-from ganbench.model import TrainSettings
-from ganbench.plugins import PluginInfo, build_registry
-from ganbench.runner import Invocation, execute
+from ganbench.plugin.model import TrainSettings
+from ganbench.plugin.registry import PluginInfo, build_registry
+from ganbench.execution.runner import Invocation, execute
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SHAPE = (1, 16, 16)

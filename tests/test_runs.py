@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganbench.budget import Budget
+from ganbench.training.budget import Budget
 from ganbench.cli import main
-from ganbench.loop import TrainingLoop
-from ganbench.model import TrainSettings
-from ganbench.records import RunRecord
-from ganbench.runner import Invocation, execute, plan
+from ganbench.training.loop import TrainingLoop
+from ganbench.plugin.model import TrainSettings
+from ganbench.results.records import RunRecord
+from ganbench.execution.runner import Invocation, execute, plan
 
 TROUBLE = """
 import math
@@ -127,9 +127,9 @@ def test_identical_budget_device_and_data_for_every_plugin(registry, tmp_path):
 
 
 def test_evaluation_time_is_kept_off_the_training_clock(registry, tiny_dataset, tmp_path):
-    from ganbench.data import BatchStream
-    from ganbench.model import BuildContext
-    from ganbench.records import RunConfig, RunInfo
+    from ganbench.plugin.data import BatchStream
+    from ganbench.plugin.model import BuildContext
+    from ganbench.results.records import RunConfig, RunInfo
 
     config = RunConfig("vanilla", "nonsaturating", "tiny", "0.5s", 0, "cpu", 8)
     info = RunInfo("r", config, tmp_path, 0.5, "seconds")
@@ -154,10 +154,10 @@ def test_evaluation_time_is_kept_off_the_training_clock(registry, tiny_dataset, 
 
 def test_without_checkpoint_every_a_checkpoint_is_written_every_60_seconds(registry, tiny_dataset, tmp_path):
     """The default cadence, on a clock that advances 13 s per batch drawn instead of waiting a minute."""
-    from ganbench.data import BatchStream
-    from ganbench.loop import CHECKPOINT_INTERVAL
-    from ganbench.model import BuildContext
-    from ganbench.records import RunConfig, RunInfo
+    from ganbench.plugin.data import BatchStream
+    from ganbench.training.loop import CHECKPOINT_INTERVAL
+    from ganbench.plugin.model import BuildContext
+    from ganbench.results.records import RunConfig, RunInfo
 
     config = RunConfig("vanilla", "nonsaturating", "tiny", "12steps", 0, "cpu", 8)
     ctx = BuildContext(tiny_dataset.info, registry.objective("nonsaturating").build(), TrainSettings(8), torch.device("cpu"))

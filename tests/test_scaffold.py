@@ -11,8 +11,8 @@ import pytest
 
 from helpers import add_distribution
 from ganbench.cli import main
-from ganbench.plugins import build_registry
-from ganbench.scaffold import KINDS, render
+from ganbench.plugin.registry import build_registry
+from ganbench.plugin.scaffold import KINDS, render
 from ganbench.testing import contracts
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from PIL import Image
 
 from helpers import SHARED_MNIST
 from ganbench.cli import main
-from ganbench.leaderboard import compile_leaderboard, load_records
+from ganbench.results.leaderboard import compile_leaderboard, load_records
 from ganbench_builtin.datasets.torchvision_sets import read_idx
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]

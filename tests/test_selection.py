@@ -8,8 +8,8 @@ import json
 import torch
 
 from ganbench.cli import main
-from ganbench.leaderboard import compile_leaderboard, load_records, rank_column
-from ganbench.selection import best_of
+from ganbench.results.leaderboard import compile_leaderboard, load_records, rank_column
+from ganbench.scoring.selection import best_of
 
 
 def evaluation(fraction: float, regular: float, heldout: float) -> dict:

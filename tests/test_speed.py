@@ -6,14 +6,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ganbench import checkpoint
-from ganbench.budget import Budget
-from ganbench.data import BatchStream, ImageDataset
-from ganbench.leaderboard import compile_leaderboard
-from ganbench.loop import TrainingLoop
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.records import RunConfig, RunInfo
-from ganbench.suite import parse_suite
+from ganbench.training import checkpoint
+from ganbench.training.budget import Budget
+from ganbench.plugin.data import BatchStream, ImageDataset
+from ganbench.results.leaderboard import compile_leaderboard
+from ganbench.training.loop import TrainingLoop
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.results.records import RunConfig, RunInfo
+from ganbench.execution.suite import parse_suite
 from helpers import make_record
 
 CPU = torch.device("cpu")

@@ -45,7 +45,7 @@ def test_plugin_implementations_load_when_first_used():
     """Registering the built-ins imports none of their modules; building a family does."""
     code = """
 import sys
-from ganbench.plugins import build_registry
+from ganbench.plugin.registry import build_registry
 registry = build_registry()
 before = "ganbench_builtin.dcgan" in sys.modules or "torch" in sys.modules
 spec = registry.model("dcgan")

@@ -9,9 +9,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ganbench.cli import main
-from ganbench.leaderboard import compile_leaderboard, display_frame, write_leaderboard
-from ganbench.stats import intervals_overlap, summarize, t_halfwidth
-from ganbench.store import write_json
+from ganbench.results.leaderboard import compile_leaderboard, display_frame, write_leaderboard
+from ganbench.results.stats import intervals_overlap, summarize, t_halfwidth
+from ganbench.results.store import write_json
 from helpers import make_record
 
 FID = "fid2k[lenet]"

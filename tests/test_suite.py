@@ -6,8 +6,8 @@ import pytest
 
 from ganbench.cli import build_parser, invocation_from_args, main
 from ganbench.errors import UsageError
-from ganbench.runner import plan
-from ganbench.suite import EVAL_KEYS, TOP_KEYS, load_suite
+from ganbench.execution.runner import plan
+from ganbench.execution.suite import EVAL_KEYS, TOP_KEYS, load_suite
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SUITES = sorted(BENCHMARKS.glob("*.toml"))
@@ -100,7 +100,7 @@ def test_the_example_plugin_suite_parses():
 
 def test_executor_keys_of_a_suite_become_the_run_defaults():
     from ganbench.cli import build_parser, invocation_from_args
-    from ganbench.suite import parse_suite
+    from ganbench.execution.suite import parse_suite
 
     suite = parse_suite({"name": "x", "executor": "ray", "gpus_per_run": 0.5, "cpus_per_run": 2, "max_retries": 1})
     inv = invocation_from_args(build_parser(suite.defaults).parse_args(["run"]))

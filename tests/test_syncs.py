@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ganbench.cli import main
-from ganbench.data import BatchStream, ImageDataset
-from ganbench.model import BuildContext, StepContext, TrainSettings
-from ganbench.syncs import SyncCounter
+from ganbench.plugin.data import BatchStream, ImageDataset
+from ganbench.plugin.model import BuildContext, StepContext, TrainSettings
+from ganbench.training.syncs import SyncCounter
 
 FAMILIES = ["vanilla", "dcgan", "conditional", "lapgan", "began", "progressive"]
 #: Families that return a number only the host knows (BEGAN's learning rate; progressive's resolution and
@@ -82,9 +82,9 @@ class _Wrapped:
 
 
 def _loop(registry, tmp_path, change, budget="12steps", log_every=5):
-    from ganbench.budget import Budget
-    from ganbench.loop import TrainingLoop
-    from ganbench.records import RunConfig, RunInfo
+    from ganbench.training.budget import Budget
+    from ganbench.training.loop import TrainingLoop
+    from ganbench.results.records import RunConfig, RunInfo
 
     data = _labelled()
     objective = registry.objective("nonsaturating").build()

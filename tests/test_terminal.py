@@ -1,8 +1,8 @@
 """The leaderboard as printed: short score names, one extractor note, quality-over-budget tables."""
 
-from ganbench.leaderboard import compile_leaderboard
-from ganbench.records import RunRecord
-from ganbench.terminal import terminal_text
+from ganbench.results.leaderboard import compile_leaderboard
+from ganbench.results.records import RunRecord
+from ganbench.results.terminal import terminal_text
 from helpers import make_record
 
 EXT = "lenet-digits-a47c01eb"

@@ -14,11 +14,11 @@ from scipy import stats
 
 from helpers import SHARED_MNIST
 from ganbench.cli import build_parser, invocation_from_args, main
-from ganbench.data import BatchStream, DatasetRequest, ImageDataset
+from ganbench.plugin.data import BatchStream, DatasetRequest, ImageDataset
 from ganbench.errors import UsageError
-from ganbench.packing import Packed
-from ganbench.records import RunRecord
-from ganbench.runner import Invocation, plan
+from ganbench.training.packing import Packed
+from ganbench.results.records import RunRecord
+from ganbench.execution.runner import Invocation, plan
 from ganbench_builtin.datasets import toys
 from ganbench_builtin.metrics.toys import ks_to_normal, mode_counts, reverse_kl_to_uniform, w1_to_normal
 
@@ -114,7 +114,7 @@ def test_vectors_are_served_as_they_are_and_refuse_a_resolution():
 
 
 def _plan(registry, **kwargs):
-    from ganbench.evaluation import EvalOptions
+    from ganbench.scoring.evaluation import EvalOptions
 
     metrics = kwargs.pop("metrics", ())
     return plan(registry, Invocation(evaluation=EvalOptions(metrics=metrics), device="cpu", **kwargs))
@@ -207,7 +207,7 @@ def test_ring_works_out_of_the_box_with_its_own_metrics(tmp_path):
 @pytest.mark.skipif(not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason=f"the real MNIST test set is not at {SHARED_MNIST}")
 def test_real_stacked_digits_cover_about_1000_modes_with_kl_near_zero(tmp_path):
-    from ganbench.evaluation import EvalOptions, MetricContext
+    from ganbench.scoring.evaluation import EvalOptions, MetricContext
     from ganbench_builtin.datasets.stacked_mnist import load
     from ganbench_builtin.metrics import toys as metrics
 
@@ -229,11 +229,11 @@ def test_a_vector_run_resumes_from_a_checkpoint_exactly(tmp_path):
     """Checkpoints and resume are the loop's, unchanged: the resumed run ends with the uninterrupted one's weights."""
     import json
 
-    from ganbench import checkpoint
-    from ganbench.budget import Budget
-    from ganbench.model import TrainSettings
-    from ganbench.plugins import build_registry
-    from ganbench.runner import execute
+    from ganbench.training import checkpoint
+    from ganbench.training.budget import Budget
+    from ganbench.plugin.model import TrainSettings
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import execute
 
     registry = build_registry(disabled=["progress"])
     inv = Invocation(plugins=("vanilla",), dataset="ring", budget=Budget.parse("12steps"), results=tmp_path,

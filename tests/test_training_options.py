@@ -10,16 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench import checkpoint
-from ganbench.budget import Budget
-from ganbench.data import BatchStream
+from ganbench.training import checkpoint
+from ganbench.training.budget import Budget
+from ganbench.plugin.data import BatchStream
 from ganbench.errors import UsageError
-from ganbench.leaderboard import compile_leaderboard
-from ganbench.loop import TrainingLoop
-from ganbench.model import BuildContext, TrainSettings
-from ganbench.records import RunConfig, RunInfo
-from ganbench.runner import Invocation, execute, plan
-from ganbench.training_options import LrSchedule, build_model, ema_beta, settings_of
+from ganbench.results.leaderboard import compile_leaderboard
+from ganbench.training.loop import TrainingLoop
+from ganbench.plugin.model import BuildContext, TrainSettings
+from ganbench.results.records import RunConfig, RunInfo
+from ganbench.execution.runner import Invocation, execute, plan
+from ganbench.training.options import LrSchedule, build_model, ema_beta, settings_of
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -156,7 +156,7 @@ def test_updates_and_flops_per_image_are_recorded_and_shown(registry, tmp_path):
     # G: forward for D's fakes, forward + backward (no input gradient into z) for its own step
     assert vanilla.gflops_g * 1e9 == pytest.approx(2 * g_fwd + 2 * g_fwd - 2 * 100 * 256, rel=1e-3)
     # D: real and fake forward + backward (no input gradient for data); in G's step forward and a backward of
-    # input gradients only (the ones G needs: D is frozen there, ganbench.model.frozen)
+    # input gradients only (the ones G needs: D is frozen there, ganbench.plugin.model.frozen)
     d_bwd_no_input = 2 * d_fwd - 2 * 256 * 1024
     assert vanilla.gflops_d * 1e9 == pytest.approx(2 * (d_fwd + d_bwd_no_input) + 2 * d_fwd, rel=1e-3)
     # five critic steps, each with a gradient penalty, against one: the D work per step is several times larger

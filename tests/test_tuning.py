@@ -12,16 +12,16 @@ import pytest
 
 from ganbench.cli import build_parser, main
 from ganbench.errors import UsageError
-from ganbench.evaluation import EvalOptions
-from ganbench.leaderboard import compile_leaderboard, load_records
-from ganbench.plugins import PluginInfo, build_registry
-from ganbench.records import RunConfig, RunRecord
-from ganbench.runner import Invocation
-from ganbench.search_space import LUCIC_WIDE, Choice, LogUniform, Uniform, check_space, draw_trials
-from ganbench.specs import ModelSpec
-from ganbench.study_report import best_of_k
-from ganbench.suite import parse_suite
-from ganbench.tuning import StudyRequest, plan_study, read_study, score_of
+from ganbench.scoring.evaluation import EvalOptions
+from ganbench.results.leaderboard import compile_leaderboard, load_records
+from ganbench.plugin.registry import PluginInfo, build_registry
+from ganbench.results.records import RunConfig, RunRecord
+from ganbench.execution.runner import Invocation
+from ganbench.study.search_space import LUCIC_WIDE, Choice, LogUniform, Uniform, check_space, draw_trials
+from ganbench.plugin.specs import ModelSpec
+from ganbench.study.report import best_of_k
+from ganbench.execution.suite import parse_suite
+from ganbench.study.tuning import StudyRequest, plan_study, read_study, score_of
 from ganbench_builtin.catalogue import Contribution
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,7 +50,7 @@ def test_a_space_is_checked_against_the_run_options():
     assert set(check_space({"lr": LogUniform(1e-4, 1e-3), "batch_size": Choice((32, 64))}, "x")) == {"lr", "batch_size"}
     with pytest.raises(UsageError, match="'momentum', which is not a run option"):
         check_space({"momentum": Uniform(0.0, 1.0)}, "the family 'x'")
-    with pytest.raises(UsageError, match="use ganbench.search_space.LogUniform"):
+    with pytest.raises(UsageError, match="use ganbench.study.search_space.LogUniform"):
         check_space({"lr": (1e-4, 1e-3)}, "the family 'x'")
     with pytest.raises(UsageError, match="0 < low < high"):
         LogUniform(0.0, 1e-3)

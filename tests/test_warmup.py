@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganbench.budget import Budget
-from ganbench.data import BatchStream, ImageDataset
-from ganbench.loop import TrainingLoop
-from ganbench.model import BuildContext, TrainSettings
-from ganbench.records import RunConfig, RunInfo
+from ganbench.training.budget import Budget
+from ganbench.plugin.data import BatchStream, ImageDataset
+from ganbench.training.loop import TrainingLoop
+from ganbench.plugin.model import BuildContext, TrainSettings
+from ganbench.results.records import RunConfig, RunInfo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -65,7 +65,7 @@ def test_a_run_with_the_warm_up_ends_with_identical_weights(registry, labelled16
 def test_warm_up_and_compile_seconds_are_in_the_run_record(registry, tmp_path):
     import json
 
-    from ganbench.runner import Invocation, execute
+    from ganbench.execution.runner import Invocation, execute
 
     (record,) = execute(registry, Invocation(plugins=("vanilla",), budget=Budget.parse("2steps"), device="cpu",
                                              results=tmp_path))

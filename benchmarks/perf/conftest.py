@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganbench.data import BatchStream, DatasetRequest
-from ganbench.model import BuildContext, TrainSettings
-from ganbench.plugins import build_registry
+from ganbench.plugin.data import BatchStream, DatasetRequest
+from ganbench.plugin.model import BuildContext, TrainSettings
+from ganbench.plugin.registry import build_registry
 
 BATCH = 64
 RESOLUTION = 16

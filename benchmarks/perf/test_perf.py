@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganbench.model import StepContext
-from ganbench.store import save_torch
+from ganbench.plugin.model import StepContext
+from ganbench.results.store import save_torch
 
 from conftest import BATCH, CPU, RESOLUTION
 

@@ -7,7 +7,7 @@ and each asserted on the median of the per-round ratios:
 - **Harness overhead**: ganbench's dcgan run (the real path: ``ganbench run``'s
   parser, runner and loop, img/s as recorded in ``run.json``) against a plain
   loop over the same networks, objective and optimisers
-  (:func:`ganbench.calibration.plain_step`): ratio >= 0.97.
+  (:func:`ganbench.training.calibration.plain_step`): ratio >= 0.97.
 - **The reference DCGAN loop**, written here from the published description of
   the PyTorch examples' ``dcgan/main.py``: a ``DataLoader`` over a
   ``TensorDataset``, sigmoid outputs with ``BCELoss``, ``.item()`` on the losses
@@ -33,11 +33,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganbench.calibration import plain_step
+from ganbench.training.calibration import plain_step
 from ganbench.cli import build_parser, invocation_from_args
-from ganbench.data import DatasetRequest, to_float
-from ganbench.model import BuildContext, TrainSettings
-from ganbench.runner import execute
+from ganbench.plugin.data import DatasetRequest, to_float
+from ganbench.plugin.model import BuildContext, TrainSettings
+from ganbench.plugin.options import with_defaults
+from ganbench.execution.runner import execute
 
 from conftest import BATCH, CPU
 
@@ -83,6 +84,9 @@ def ganbench_rate(registry, results: Path, resolution: int, steps: int, flags: l
         pytest.skip(f"this ganbench has no {' '.join(flags)} (the recorded settings of the fast configuration)")
     (record,) = execute(registry, invocation_from_args(args))
     assert record.status == "completed", record.error
+    built = _dcgan(registry, _digits(registry, resolution))
+    assert (record.params_generator, record.params_discriminator) == (
+        _params(built.generator), _params(built.discriminator)), "the loops compared must train the same networks"
     return record.images_per_second
 
 
@@ -92,16 +96,23 @@ def _digits(registry, resolution: int):
 
 
 def _dcgan(registry, dataset):
+    """dcgan's networks exactly as a run builds them: with the options a run passes, declared defaults included."""
     spec = registry.model("dcgan")
-    ctx = BuildContext(dataset.info, registry.objective(spec.default_objective).build(), TrainSettings(BATCH), CPU, 0)
+    settings = TrainSettings(BATCH, options=with_defaults(spec, {}))
+    ctx = BuildContext(dataset.info, registry.objective(spec.default_objective).build(), settings, CPU, 0)
     return spec.build(ctx)
 
 
+def _params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
 def plain_rate(registry, resolution: int, steps: int) -> float:
-    """img/s of the plain loop over freshly built dcgan networks (ganbench.calibration.plain_step)."""
+    """img/s of the plain loop over freshly built dcgan networks (ganbench.training.calibration.plain_step)."""
     dataset = _digits(registry, resolution)
     model = _dcgan(registry, dataset)
     images = to_float(dataset.images)
+    plain_step(model, images, dataset.labels, BATCH)  # warm-up, off the clock as in ganbench's loop
     start = time.perf_counter()
     for _ in range(steps):
         plain_step(model, images, dataset.labels, BATCH)
@@ -118,13 +129,15 @@ def reference_rate(registry, resolution: int, steps: int) -> float:
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     batches = iter(loader)
-    done, start = 0, time.perf_counter()  # no warm-up on any side: a ganbench run's img/s includes its first step
-    while done < steps:
+
+    def step() -> bool:
+        """One iteration of the example's loop; False when the loader was exhausted (a new epoch starts)."""
+        nonlocal batches
         try:
             (real,) = next(batches)
         except StopIteration:
             batches = iter(loader)
-            continue
+            return False
         b = real.shape[0]
         # (1) update D: maximise log D(x) + log(1 - D(G(z)))
         net_d.zero_grad()
@@ -150,7 +163,13 @@ def reference_rate(registry, resolution: int, steps: int) -> float:
         d_g_z2 = output.mean().item()
         opt_g.step()
         _ = (err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2)  # what the example prints every step
-        done += 1
+        return True
+
+    while not step():  # warm-up, off the clock as in ganbench's loop (first-call allocations and kernels)
+        pass
+    done, start = 0, time.perf_counter()
+    while done < steps:
+        done += step()
     return steps * BATCH / (time.perf_counter() - start)
 
 

@@ -42,8 +42,8 @@ def contracts(target: str, registry: Any = None, options: Mapping[str, Mapping[s
     ``TrainSettings.options`` it is built with (``{"mygan": {"width": 8}}``), to
     keep big networks small in tests.
     """
-    from ..plugins import build_registry
-    from .selection import select
+    from ganbench.plugin.registry import build_registry
+    from ganbench.testing.selection import select
 
     registry = registry if registry is not None else build_registry()
     return select(registry, target, dict(options or {}))

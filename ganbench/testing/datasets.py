@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from ..data import DatasetRequest, ImageDataset
-from ..errors import DatasetUnavailableError
-from ..specs import DatasetSpec
+from ganbench.plugin.data import DatasetRequest, ImageDataset
+from ganbench.errors import DatasetUnavailableError
+from ganbench.plugin.specs import DatasetSpec
 from .contract import Contract, ContractSkipped, expect, fail
 
 

@@ -7,12 +7,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..budget import Budget
-from ..executors import ExecutorOptions
-from ..model import TrainSettings
-from ..plugins import EVENT_HOOKS, PluginInfo
-from ..records import COMPLETED, RunConfig, RunInfo, RunRecord
-from ..specs import ExecutorSpec
+from ganbench.training.budget import Budget
+from ganbench.execution.executors import ExecutorOptions
+from ganbench.plugin.model import TrainSettings
+from ganbench.plugin.registry import EVENT_HOOKS, PluginInfo
+from ganbench.results.records import COMPLETED, RunConfig, RunInfo, RunRecord
+from ganbench.plugin.specs import ExecutorSpec
 from .contract import Contract, expect, fail
 
 
@@ -58,7 +58,7 @@ def listener_contracts(registry: Any, info: PluginInfo) -> list[Contract]:
 
 
 def _trivial_plan(registry: Any, spec: ExecutorSpec) -> None:
-    from ..runner import Invocation
+    from ganbench.execution.runner import Invocation
 
     with tempfile.TemporaryDirectory() as results:
         inv = Invocation(plugins=("vanilla",), dataset="digits", budget=Budget.parse("2steps"), seeds=(0,),

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..model import GanModel
-from ..specs import LOGIT, ModelSpec
+from ganbench.plugin.model import GanModel
+from ganbench.plugin.specs import LOGIT, ModelSpec
 from . import harness as h
 from .contract import Contract, ContractError, expect, fail
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..syncs import SyncCounter
+from ganbench.training.syncs import SyncCounter
 from . import harness as h
 from .contract import Contract, expect, fail
 from .families import STEPS, FamilyProbe, check_logs

@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from ..contracts import critic_outputs_unchecked
-from ..data import BatchStream, ImageDataset
-from ..loop import latent_seed, seed_everything
-from ..model import BuildContext, GanModel, StepContext, TrainSettings
-from ..objective import Objective
+from ganbench.plugin.contracts import critic_outputs_unchecked
+from ganbench.plugin.data import BatchStream, ImageDataset
+from ganbench.training.loop import latent_seed, seed_everything
+from ganbench.plugin.model import BuildContext, GanModel, StepContext, TrainSettings
+from ganbench.plugin.objective import Objective
 
 CPU = torch.device("cpu")
 #: (channels, resolution) of the data every family is built for: digits, MNIST, CIFAR-10 and CelebA-64 shapes.

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from ..evaluation import EvalOptions, MetricContext, scoring
-from ..naming import count_label
-from ..specs import MetricSpec
+from ganbench.scoring.evaluation import EvalOptions, MetricContext, scoring
+from ganbench.plugin.naming import count_label
+from ganbench.plugin.specs import MetricSpec
 from . import harness as h
 from .contract import Contract, expect, fail
 from .objectives import tiny_gan

@@ -7,10 +7,10 @@ import math
 import torch
 from torch import nn
 
-from ..loop import seed_everything
-from ..model import AdversarialModel, BuildContext, TrainSettings
-from ..objective import CriticInputs, Objective
-from ..specs import LOGIT, ObjectiveSpec
+from ganbench.training.loop import seed_everything
+from ganbench.plugin.model import AdversarialModel, BuildContext, TrainSettings
+from ganbench.plugin.objective import CriticInputs, Objective
+from ganbench.plugin.specs import LOGIT, ObjectiveSpec
 from . import harness as h
 from .contract import Contract, expect, fail
 from .families import check_logs

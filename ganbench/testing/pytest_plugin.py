@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     targets = [*config.getoption("ganbench_plugins"), *config.getini(INI)]
     if not targets:
         return
-    from ..errors import GanbenchError
+    from ganbench.errors import GanbenchError
     from . import contracts
 
     for target in dict.fromkeys(targets):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
-from ..plugins import PluginInfo, Registry
+from ganbench.errors import UsageError
+from ganbench.plugin.registry import PluginInfo, Registry
 from .contract import Contract
 from .datasets import dataset_contracts
 from .events import executor_contracts, listener_contracts

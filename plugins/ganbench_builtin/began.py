@@ -159,7 +159,7 @@ from ganbench import (
     Objective,
     StepContext,
 )
-from ganbench.model import Draw, StepLogs
+from ganbench import Draw, StepLogs
 
 LATENT_DIM = 64  # N_z
 BETAS = (0.5, 0.999)

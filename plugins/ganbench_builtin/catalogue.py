@@ -82,7 +82,8 @@ vanilla = Contribution("the original GAN", models=[_family(
 
 dcgan = Contribution("deep convolutional GAN", models=[_family(
     "dcgan", name="dcgan",
-    options=(_width(64),),
+    # no default: the recipe's width depends on the resolution (128 at 32 px, the CIFAR variant; 64 otherwise)
+    options=(PluginOption("width", int, None, "base number of feature maps (recipe: 128 at 32 px, else 64)"),),
     description="deep convolutional GAN: strided convolutions, batch norm, ReLU/LeakyReLU",
     paper="Radford et al. 2015", default_objective="nonsaturating", packable=True,
 )])
@@ -234,7 +235,7 @@ toy_metrics = Contribution("exact metrics against a known distribution", metrics
 # -- executors (``local`` trains through the runner, ``ray`` needs Ray: neither is imported to list them) --
 
 local_executor = Contribution("runs in this process", executors=[ExecutorSpec(
-    name="local", execute=lazy("ganbench.runner:run_locally"),
+    name="local", execute=lazy("ganbench:run_locally"),
     description="one run after another in this process; needs nothing else")])
 
 ray_executor = Contribution("runs as Ray tasks", executors=[ExecutorSpec(

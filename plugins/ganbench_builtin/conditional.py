@@ -140,7 +140,7 @@ def build(ctx: BuildContext) -> AdversarialModel:
         )
     width = int(ctx.settings.options.get("width", WIDTH))
     norm = "batch" if getattr(ctx.objective, "batchnorm_safe", True) else "layer"
-    # initialised on the CPU, then moved: the same starting weights on every device (ganbench.model)
+    # initialised on the CPU, then moved: the same starting weights on every device (ganbench.plugin.model)
     g = Generator(LATENT_DIM, k, ctx.data.channels, ctx.data.resolution, width).apply(init_weights).to(ctx.device)
     d = Discriminator(k, ctx.data.channels, ctx.data.resolution, width, norm).apply(init_weights).to(ctx.device)
     lr = ctx.settings.lr or LR

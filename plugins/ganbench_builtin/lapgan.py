@@ -111,7 +111,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench import BuildContext, CriticInputs, GanModel, StepContext, UsageError
-from ganbench.model import Draw, StepLogs
+from ganbench import Draw, StepLogs
 from ganbench_builtin.recipes import LAPGAN as RECIPE
 
 LATENT_DIM = 100

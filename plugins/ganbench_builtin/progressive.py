@@ -86,7 +86,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench import AdversarialModel, BuildContext, CriticInputs, StepContext
-from ganbench.model import Draw, StepLogs
+from ganbench import Draw, StepLogs
 from ganbench_builtin.recipes import PROGRESSIVE as RECIPE
 
 LATENT_DIM = 128

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ganbench.citations import Cited, render_table
+from ganbench import Cited, render_table
 
 RADFORD = "Radford et al. 2015 §4; REFERENCES §2.4"
 SAME_BATCH = ("ganbench trains every family with the harness's --batch-size (default 64), so a step budget buys "

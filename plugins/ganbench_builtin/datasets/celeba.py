@@ -61,7 +61,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ganbench import DatasetRequest, DatasetUnavailableError, GanbenchError, ImageDataset, UsageError
-from ganbench.store import atomic_write
+from ganbench import atomic_write
 from ganbench_builtin.catalogue import CELEBA_RESOLUTION
 
 HOME = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"

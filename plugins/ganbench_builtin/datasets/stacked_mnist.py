@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ganbench import DatasetRequest, DatasetUnavailableError, ImageDataset
-from ganbench.data import TRUTH
+from ganbench import TRUTH
 from ganbench_builtin.datasets.torchvision_sets import load_idx_dataset, read_idx
 
 DATA_SEED = 0

@@ -27,7 +27,7 @@ import math
 import torch
 
 from ganbench import DatasetRequest, ImageDataset, UsageError
-from ganbench.data import TRUTH
+from ganbench import TRUTH
 
 DATA_SEED = 0
 NUM_SAMPLES = 100_000

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ganbench import hookimpl
-from ganbench.errors import UsageError
-from ganbench.plugins import Registry, build_registry
-from ganbench.records import FAILED, RunRecord
-from ganbench.runner import Invocation, PlannedRun, check_writable, load_dataset, plan, train_planned
+from ganbench import (
+    RUN_FAILED as FAILED, Invocation, PlannedRun, Registry, RunRecord, UsageError, build_registry, check_writable,
+    load_dataset, plan_runs as plan, train_planned,
+)
 
 INSTALL = ("The ray executor needs Ray, which is an optional extra: pip install 'ganbench[ray]' "
            "(or uv sync --extra ray), then run again. --executor local needs nothing.")

@@ -48,9 +48,9 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from ganbench import ImageDataset, UsageError
-from ganbench.data import to_float
-from ganbench.fidelity import dataset_digest, slug
-from ganbench.store import save_torch
+from ganbench import to_float
+from ganbench_builtin.fidelity import dataset_digest, slug
+from ganbench import save_torch
 
 FEATURES = ("features", "logits_unbiased", "logits")
 #: The layer of logits over the dataset's classes (the diversity statistic counts predicted classes with it).

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench import hookimpl
-from ganbench.store import read_json, write_json
+from ganbench import read_json, write_json
 
 STATE_FILE = "trackers.json"
 #: Row keys that locate a logging window rather than measure the training.

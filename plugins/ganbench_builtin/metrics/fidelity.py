@@ -9,7 +9,7 @@
 
 Whatever subset of the four a run asks for is computed in one torch-fidelity
 call per evaluation, so the generated samples are drawn and their features
-extracted once (see :mod:`ganbench.fidelity` for the safeguards).
+extracted once (see :mod:`ganbench_builtin.fidelity` for the safeguards).
 
 Protocol:
 
@@ -38,7 +38,7 @@ Score keys name the metric, the generated sample count and the extractor:
 Whichever of them a run asks for, the same extraction also gives the
 diversity statistics ``div10k_spread[...]`` and, with ``lenet`` (a classifier
 of the dataset's own classes), ``div10k_classes[...]``; they decide whether a
-run is marked collapsed (:mod:`ganbench.diversity`).
+run is marked collapsed (:mod:`ganbench.scoring.diversity`).
 """
 
 from __future__ import annotations
@@ -49,9 +49,8 @@ from pathlib import Path
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ganbench import UsageError
-from ganbench.evaluation import MetricContext
-from ganbench.diversity import METRIC as DIVERSITY
-from ganbench.fidelity import (
+from ganbench import DIVERSITY_METRIC as DIVERSITY, MetricContext
+from ganbench_builtin.fidelity import (
     INCEPTION,
     METRICS,
     GeneratorInput,

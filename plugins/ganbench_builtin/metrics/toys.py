@@ -53,9 +53,8 @@ import torch.nn.functional as F
 from scipy import stats
 
 from ganbench import UsageError
-from ganbench.data import TRUTH, to_float, to_uint8
-from ganbench.evaluation import MetricContext
-from ganbench.fidelity import count_label
+from ganbench import TRUTH, MetricContext, to_float, to_uint8
+from ganbench_builtin.fidelity import count_label
 
 DEFAULT_SAMPLES = {"1d": 10_000, "2d": 2_500, "stacked": 26_000}
 #: PacGAN's threshold: a sample within this many sigmas of a mode centre is high quality.

@@ -1,0 +1,1 @@
+"""Executing an invocation: planning runs, executors, locks, signals, provenance and suite files."""
