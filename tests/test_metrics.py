@@ -310,3 +310,37 @@ def test_precision_recall_subsamples_a_large_reference_and_says_so(registry, dig
     assert f"prc100_precision[{name}-ref500]" in scores and f"prc100_recall[{name}-ref500]" in scores
     assert f"fid100[{name}]" in scores  # only precision/recall used the subsample
     assert 0.0 <= scores[f"prc100_precision[{name}-ref500]"] <= 1.0
+
+
+def test_caches_are_keyed_by_the_extraction_version_not_only_the_extractor_name(digits, cache, tmp_path, monkeypatch):
+    from ganbench import fidelity
+    from ganbench.evaluation import MetricContext
+
+    ctx = MetricContext(None, digits, EvalOptions(metrics=("fid",), extractor="lenet"), CPU, 0, ("fid",), cache)
+    setup = fidelity_metrics.resolve(ctx)
+    tag = fidelity.extraction_tag(setup.extractor, lenet.version(), setup.weights)
+    assert setup.reference_cache.endswith(tag)
+    name, weights_key = setup.label, lenet.weights_digest(digits)
+    assert setup.weights.name == f"lenet-{weights_key[:16]}.pt"
+
+    # a fixed bug in the extraction bumps its version: new weights file, new reference statistics, same score label
+    monkeypatch.setitem(lenet.EXTRACTION, "version", lenet.EXTRACTION["version"] + 1)
+    assert lenet.weights_digest(digits) != weights_key and lenet.extractor_name(digits) == name
+    assert fidelity.extraction_tag(setup.extractor, lenet.version(), setup.weights) != tag
+    monkeypatch.undo()
+    monkeypatch.setattr(fidelity, "INPUT_VERSION", fidelity.INPUT_VERSION + 1)  # ganbench's own input preparation
+    assert fidelity.extraction_tag(setup.extractor, lenet.version(), setup.weights) != tag
+    monkeypatch.undo()
+
+    # other weights under the same path: another tag, and another extractor in memory
+    copy = tmp_path / "lenet.pt"
+    shutil.copy(setup.weights, copy)
+    kwargs = {"cuda": False, "feature_extractor_weights_path": str(copy)}
+    built = fidelity.feature_extractor(setup.extractor, ["features"], kwargs)
+    assert fidelity.feature_extractor(setup.extractor, ["features"], kwargs) is built
+    copied_tag = fidelity.extraction_tag(setup.extractor, lenet.version(), copy)
+    payload = torch.load(copy, weights_only=True)
+    payload["state"] = {k: v + 0.5 for k, v in payload["state"].items()}
+    torch.save(payload, copy)
+    assert fidelity.extraction_tag(setup.extractor, lenet.version(), copy) != copied_tag
+    assert fidelity.feature_extractor(setup.extractor, ["features"], kwargs) is not built
