@@ -312,10 +312,19 @@ def with_dataset_extractor(registry: Registry, inv: Invocation) -> Invocation:
     Applied when scoring, not when planning: the run config keeps recording what
     the user asked for, so the ids of existing runs do not change.
     """
-    if inv.evaluation.extractor is not None:
-        return inv
-    extractor = registry.dataset(split_name(inv.dataset)[0]).default_extractor
-    return inv if extractor is None else replace(inv, evaluation=replace(inv.evaluation, extractor=extractor))
+    return replace(inv, evaluation=dataset_extractor(registry, inv.dataset, inv.evaluation))
+
+
+def dataset_extractor(registry: Registry, dataset: str, options: EvalOptions) -> EvalOptions:
+    """``options`` with ``dataset``'s ``default_extractor`` (its ``DatasetSpec`` field) when they name none.
+
+    The one place the default is read, for ``ganbench run`` and ``ganbench score`` alike; with
+    neither, the metric plugin uses its own default (Inception for torch-fidelity's metrics).
+    """
+    if options.extractor is not None:
+        return options
+    extractor = registry.dataset(split_name(dataset)[0]).default_extractor
+    return options if extractor is None else replace(options, extractor=extractor)
 
 
 def _now() -> str:

@@ -119,11 +119,18 @@ def test_all_four_metrics_labelled_and_sane(registry, digits, cache, extractor_n
     assert all(math.isfinite(v) for v in scores.values())
 
 
-def test_default_extractor_is_the_domain_one_and_inception_otherwise():
-    assert fidelity_metrics.default_extractor("digits") == "lenet"
-    assert fidelity_metrics.default_extractor("mnist") == "lenet"
-    assert fidelity_metrics.default_extractor("cifar10") == INCEPTION
-    assert fidelity_metrics.default_extractor("imagefolder:/x") == INCEPTION
+def test_default_extractor_is_the_datasets_own_and_inception_otherwise(registry, digits, tmp_path):
+    from ganbench.evaluation import MetricContext
+    from ganbench.runner import dataset_extractor
+
+    builtin = {name for name, reg in registry.specs["dataset"].items() if reg.plugin.distribution == "ganbench"}
+    chosen = {name: dataset_extractor(registry, f"{name}:x", EvalOptions()).extractor for name in builtin}
+    assert chosen == {name: "lenet" if name in ("digits", "mnist") else None for name in builtin}
+    assert dataset_extractor(registry, "digits", EvalOptions(extractor="vgg16")).extractor == "vgg16"  # the user's wins
+    # named by neither: the metric plugin's own default, Inception (whose weights are not on disk here)
+    ctx = MetricContext(None, digits, EvalOptions(metrics=("fid",)), CPU, 0, ("fid",), tmp_path)
+    with pytest.raises(GanbenchError, match="Inception-v3 weights"):
+        fidelity_metrics.resolve(ctx)
 
 
 # -- torch-fidelity pitfalls ---------------------------------------------------
@@ -224,7 +231,7 @@ def test_scoring_restores_modes_tf32_rng_and_device(digits, tmp_path):
 
 def test_intermediate_evaluations_use_the_intermediate_sample_count(registry, digits, cache, extractor_name):
     model = Replay(noisy(digits.images[:100], 0.3))
-    opts = EvalOptions(metrics=("fid",), num_samples=60, intermediate_samples=30, cache_dir=cache)
+    opts = EvalOptions(metrics=("fid",), extractor="lenet", num_samples=60, intermediate_samples=30, cache_dir=cache)
     evaluator = make_evaluator([registry.metric("fid")], model, digits, opts, CPU, 0)
     assert [k for k in evaluator(0.5, Counters()) if k.startswith("fid")] == [f"fid30[{extractor_name}]"]
     assert [k for k in evaluator(1.0, Counters()) if k.startswith("fid")] == [f"fid60[{extractor_name}]"]

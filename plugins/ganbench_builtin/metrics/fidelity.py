@@ -70,10 +70,6 @@ from ganbench.fidelity import (
 )
 from ganbench_builtin.extractors import lenet
 
-#: dataset name -> its domain extractor, the default for that dataset. A labelled
-#: dataset not listed here can still ask for one with --extractor lenet.
-DOMAIN_EXTRACTORS = {"digits": "lenet", "mnist": "lenet"}
-
 #: default generated samples per evaluation, by extractor kind.
 DEFAULT_SAMPLES = {"lenet": 10_000, "other": 50_000}
 
@@ -94,12 +90,10 @@ class Setup:
     class_layer: str | None = None
 
 
-def default_extractor(dataset_name: str) -> str:
-    return DOMAIN_EXTRACTORS.get(dataset_name.split(":", 1)[0], INCEPTION)
-
-
 def resolve(ctx: MetricContext) -> Setup:
-    requested = ctx.options.extractor or default_extractor(ctx.dataset.name)
+    """The extractor the options name, prepared; Inception when they name none (the caller fills in the
+    dataset's own default, ``DatasetSpec.default_extractor``, before it gets here)."""
+    requested = ctx.options.extractor or INCEPTION
     version = f"torch-fidelity {torch_fidelity.__version__}"  # its extractors' code ships with it
     if requested == "lenet":
         name, weights = lenet.prepare(ctx.dataset, ctx.cache_dir)
