@@ -25,6 +25,9 @@ MODEL_METHODS = ("networks", "optimizers", "train_step", "generate", "sample_lat
                  "extra_state", "load_extra_state", "train", "eval")
 OBJECTIVE_METHODS = ("discriminator_loss", "generator_loss", "state_dict", "load_state_dict")
 
+#: The contract :func:`check_critic_output` checks (the id the conformance kit reports it under).
+CRITIC_CONTRACT = "family.discriminator.output"
+
 #: Slack on the [-1, 1] range of generated images, for rounding in reduced precision.
 RANGE_SLACK = 1e-3
 
@@ -37,14 +40,16 @@ def check_built(built: Any, expected: type, methods: tuple[str, ...], kind: str 
     missing = [m for m in methods if not callable(getattr(built, m, None))]
     if missing:
         raise ContractError(f"its build returned {type(built).__name__}, not a {expected.__name__} "
-                            f"(it has no {', '.join(missing)}).", kind)
+                            f"(it has no {', '.join(missing)}).", kind,
+                            "family.build" if kind == "model" else f"{kind}.build")
 
 
 def check_step_logs(logs: Any) -> None:
     """``train_step`` returned a dict (its values are checked by the window that keeps them)."""
     if not isinstance(logs, dict):
         raise ContractError(f"train_step returned {type(logs).__name__}, not a dict of detached 0-dim tensors "
-                            "(e.g. {'loss_d': loss_d.detach(), 'loss_g': loss_g.detach()}).")
+                            "(e.g. {'loss_d': loss_d.detach(), 'loss_g': loss_g.detach()}).",
+                            contract="family.train_step.logs")
 
 
 def check_images(images: Any, n: int, channels: int, resolution: int, values: bool = True) -> None:
@@ -55,18 +60,20 @@ def check_images(images: Any, n: int, channels: int, resolution: int, values: bo
     """
     expected = (n, channels, resolution, resolution)
     if not isinstance(images, torch.Tensor):
-        raise ContractError(f"generate returned {type(images).__name__}, not a tensor of shape {expected}.")
+        raise ContractError(f"generate returned {type(images).__name__}, not a tensor of shape {expected}.",
+                            contract="family.generate.shape")
     if tuple(images.shape) != expected:
         raise ContractError(f"generate returned shape {tuple(images.shape)} for {n} latents; the data needs "
-                            f"{expected} (N, channels, height, width).")
+                            f"{expected} (N, channels, height, width).", contract="family.generate.shape")
     if not images.is_floating_point():
-        raise ContractError(f"generate returned {images.dtype}; images are floating point in [-1, 1].")
+        raise ContractError(f"generate returned {images.dtype}; images are floating point in [-1, 1].",
+                            contract="family.generate.dtype")
     if not values:
         return
     low, high = torch.stack(torch.aminmax(images.detach().float())).tolist()
     if not (low >= -1 - RANGE_SLACK and high <= 1 + RANGE_SLACK):  # NaN fails too
         raise ContractError(f"generate returned values in [{low:.4g}, {high:.4g}]; images must lie in [-1, 1] "
-                            "(end the generator with tanh, or clamp).")
+                            "(end the generator with tanh, or clamp).", contract="family.generate.range")
 
 
 #: Whether :func:`check_critic_output` checks; the conformance kit turns it off while it trains a family,
@@ -94,7 +101,9 @@ def check_critic_output(output: torch.Tensor, batch: torch.Tensor, provides: str
     if provides == LOGIT:
         if shape[:1] != (n,) or output.numel() != n:
             raise ContractError(f"the discriminator returned shape {shape} for a batch of {n}; a {LOGIT!r} "
-                                f"discriminator returns one score per image: ({n},) or ({n}, 1).")
+                                f"discriminator returns one score per image: ({n},) or ({n}, 1).",
+                                contract=CRITIC_CONTRACT)
     elif shape != tuple(batch.shape):
         raise ContractError(f"the discriminator returned shape {shape} for a batch of shape {tuple(batch.shape)}; "
-                            f"a {provides!r} discriminator returns an image of the batch's shape.")
+                            f"a {provides!r} discriminator returns an image of the batch's shape.",
+                            contract=CRITIC_CONTRACT)

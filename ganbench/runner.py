@@ -506,7 +506,8 @@ def _train_locked(
         name = config.family if exc.kind == "model" else config.objective
         origin = registry.get(exc.kind, name).plugin
         what = "family" if exc.kind == "model" else exc.kind
-        record.status, record.error = FAILED, f"The {what} {name!r} ({origin}) broke the plugin contract: {exc}"
+        broke = str(exc) if exc.contract else f"contract: {exc}"  # "contract <id>: <detail>" when it has an id
+        record.status, record.error = FAILED, f"The {what} {name!r} ({origin}) broke the plugin {broke}"
         write_text(directory / "traceback.txt", traceback.format_exc())
     except GanbenchError as exc:
         record.status, record.error = FAILED, str(exc)

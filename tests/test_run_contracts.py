@@ -9,7 +9,7 @@ from torch import nn
 
 import ganbench
 from ganbench.budget import Budget
-from ganbench.contracts import check_critic_output
+from ganbench.contracts import check_critic_output, check_images
 from ganbench.errors import ContractError
 from ganbench.model import TrainSettings
 from ganbench.plugins import PluginInfo, build_registry
@@ -96,7 +96,7 @@ def test_each_broken_contract_fails_its_run_naming_it_the_family_and_its_distrib
         record = by_family[family]
         assert record.status == "failed", family
         assert record.error.startswith(f"The family {family!r} (entry point 'flawed' (flawed_mod) from "
-                                       "ganbench-flawed 0.7) broke the plugin contract:"), record.error
+                                       "ganbench-flawed 0.7) broke the plugin contract family."), record.error
         assert contract in record.error, record.error
 
 
@@ -106,3 +106,20 @@ def test_a_reconstruction_discriminator_returns_images_of_the_batch_shape():
     check_critic_output(torch.zeros(4, 1), batch, ganbench.LOGIT)
     with pytest.raises(ContractError, match=r"shape \(4, 64\) for a batch of shape \(4, 1, 8, 8\)"):
         check_critic_output(torch.zeros(4, 64), batch, ganbench.RECONSTRUCTION)
+
+
+def test_a_broken_contract_reads_the_same_in_a_run_and_in_the_conformance_kit():
+    from ganbench.testing import Contract, ContractError as KitError
+
+    images = torch.full((2, 1, 4, 4), 3.0)
+    with pytest.raises(ContractError) as in_a_run:
+        check_images(images, 2, 1, 4)
+    detail = in_a_run.value.detail
+    assert str(in_a_run.value) == f"contract family.generate.range: {detail}" and "[-1, 1]" in detail
+    kit = KitError("family.generate.range", "mygan@1x4", detail)
+    assert isinstance(kit, ContractError) and isinstance(kit, AssertionError)  # one concept; pytest sees a failure
+    assert str(kit) == f"contract family.generate.range: mygan@1x4: {detail}" and kit.kind == "model"
+    # the core's check firing while the kit checks a contract is the kit's failure, in the same words, not a crash
+    with pytest.raises(KitError) as in_the_kit:
+        Contract("family.generate.range", "mygan@1x4", lambda: check_images(images, 2, 1, 4)).check()
+    assert str(in_the_kit.value) == str(kit) and in_the_kit.value.__cause__ is None
