@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -78,24 +79,26 @@ def check_images(images: Any, n: int, channels: int, resolution: int, values: bo
 
 #: Whether :func:`check_critic_output` checks; the conformance kit turns it off while it trains a family,
 #: because it watches D's outputs itself and reports them under its own contract (family.discriminator.output).
-_CRITIC_CHECKS = {"on": True}
+#: A context variable, not a module global: the kit turning it off in one thread or asyncio task must not
+#: turn it off for a run training in another.
+_CRITIC_CHECKS: ContextVar[bool] = ContextVar("ganbench_critic_checks", default=True)
 
 
 @contextmanager
 def critic_outputs_unchecked() -> Iterator[None]:
-    """Inside the block, D's outputs are left to the caller to check (see :data:`_CRITIC_CHECKS`)."""
-    previous, _CRITIC_CHECKS["on"] = _CRITIC_CHECKS["on"], False
+    """Inside the block (in this thread or task only), D's outputs are left to the caller to check."""
+    token = _CRITIC_CHECKS.set(False)
     try:
         yield
     finally:
-        _CRITIC_CHECKS["on"] = previous
+        _CRITIC_CHECKS.reset(token)
 
 
 def check_critic_output(output: torch.Tensor, batch: torch.Tensor, provides: str = LOGIT, pack: int = 1) -> None:
     """The discriminator's output matches the batch it was given: one score per image for a ``logit``
     discriminator (per ``pack`` images under PacGAN packing), an image of the batch's shape for a
     ``reconstruction`` one. Shapes only: free."""
-    if not _CRITIC_CHECKS["on"]:
+    if not _CRITIC_CHECKS.get():
         return
     shape, n = tuple(output.shape), batch.shape[0] // pack
     if provides == LOGIT:

@@ -9,7 +9,7 @@ from torch import nn
 
 import ganbench
 from ganbench.budget import Budget
-from ganbench.contracts import check_critic_output, check_images
+from ganbench.contracts import check_critic_output, check_images, critic_outputs_unchecked
 from ganbench.errors import ContractError
 from ganbench.model import TrainSettings
 from ganbench.plugins import PluginInfo, build_registry
@@ -123,3 +123,34 @@ def test_a_broken_contract_reads_the_same_in_a_run_and_in_the_conformance_kit():
     with pytest.raises(KitError) as in_the_kit:
         Contract("family.generate.range", "mygan@1x4", lambda: check_images(images, 2, 1, 4)).check()
     assert str(in_the_kit.value) == str(kit) and in_the_kit.value.__cause__ is None
+
+
+def test_turning_the_critic_check_off_holds_in_its_own_thread_only():
+    import threading
+
+    batch, wrong = torch.zeros(4, 1, 8, 8), torch.zeros(4, 3)
+    entered, done, seen = threading.Event(), threading.Event(), []
+
+    def kit() -> None:  # the conformance kit training a family, in another thread
+        with critic_outputs_unchecked():
+            check_critic_output(wrong, batch)  # unchecked here
+            entered.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=kit)
+    thread.start()
+    assert entered.wait(5)
+    try:
+        check_critic_output(wrong, batch)  # a run in this thread is still checked
+    except ContractError as exc:
+        seen.append(exc.contract)
+    finally:
+        done.set()
+        thread.join()
+    assert seen == ["family.discriminator.output"]
+    with critic_outputs_unchecked():
+        with critic_outputs_unchecked():
+            pass
+        check_critic_output(wrong, batch)  # still off after a nested block ends
+    with pytest.raises(ContractError):
+        check_critic_output(wrong, batch)  # and on again after the outer one
