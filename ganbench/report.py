@@ -28,7 +28,7 @@ from typing import Any
 from . import __version__
 from .diversity import COLLAPSE_RULE
 from .errors import UsageError
-from .leaderboard import compile_leaderboard, display_frame
+from .leaderboard import compile_leaderboard, shown_frame
 from .plots import M_GLOBAL_CAPTION, final_grid, logs_m_global, render_invocation, render_run
 from .records import RecordError, RunRecord, fraction_label
 from .store import check_writable, read_json, write_text
@@ -136,7 +136,7 @@ def _leaderboard(records: Sequence[RunRecord]) -> str:
     board = compile_leaderboard(records)
     if board.empty:
         return '<p class="muted">No run records (run.json) found.</p>'
-    table = display_frame(board).to_html(index=False, border=0, classes="leaderboard", na_rep="", escape=True)
+    table = shown_frame(board).to_html(index=False, border=0, classes="leaderboard", na_rep="", escape=True)
     return f'<div class="scroll">{table}</div>'
 
 
