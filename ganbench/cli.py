@@ -372,6 +372,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
     from .evaluation import EvalOptions
     from .model import TrainSettings
     from .options import parse_option_args
+    from .plugins import module_targets
     from .runner import Invocation
 
     return Invocation(
@@ -410,6 +411,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         deterministic=args.deterministic,
         log_to=_names(args.log_to),
         plugin_options=parse_option_args(args.option),
+        plugin_modules=module_targets(args.plugin_module),
         executor=ExecutorOptions(
             name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
             address=args.ray_address or None, max_retries=args.max_retries,

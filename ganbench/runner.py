@@ -77,6 +77,9 @@ class Invocation:
     plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``--pack``: every family trains once per pack size (1: the plain discriminator; see ganbench.packing).
     packs: tuple[int, ...] = (1,)
+    #: ``--plugin-module`` targets (and ``GANBENCH_PLUGIN_MODULES``'s), files as absolute paths
+    #: (``ganbench.plugins.module_targets``): an executor's workers load them before resolving any plugin.
+    plugin_modules: tuple[str, ...] = ()
 
     @property
     def runs_dir(self) -> Path:
