@@ -97,6 +97,13 @@ def _add_speed_options(parser: argparse.ArgumentParser) -> None:
                      help="keep the dataset on the training device (auto: when it takes <= 25%% of free GPU memory)")
 
 
+def _add_plugin_options(parser: argparse.ArgumentParser) -> None:
+    """``--option NAME.KEY=VALUE``, shared by ``run`` and ``profile`` (parsed by ganbench.plugin.options)."""
+    parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                        help="an option of one family or objective, e.g. dcgan.width=32 or wgan.clip=0.02 "
+                        "(repeatable); a misspelt key is refused with the options the plugin accepts")
+
+
 def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The parser; ``suite_defaults`` (from a suite file) become the defaults of ``run``."""
     parser = argparse.ArgumentParser(
@@ -165,9 +172,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=_positive_int, default=10,
                      help="log losses every N steps (losses are read from the device once per N steps)")
     _add_speed_options(run)
-    run.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
-                     help="an option of one family or objective, e.g. dcgan.width=32 or wgan.clip=0.02 (repeatable); "
-                     "a misspelt key is refused with the options the plugin accepts")
+    _add_plugin_options(run)
     run.add_argument("--metrics", default=None,
                      help="comma-separated metrics computed at the end (and at --eval-at fractions); '' for none "
                      f"(default: the dataset's own, such as modes,hq,rkl for ring; else {DEFAULT_METRICS})")
@@ -241,6 +246,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     prof.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
     prof.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
     _add_speed_options(prof)
+    _add_plugin_options(prof)
 
     sc = sub.add_parser("score", help="score a model ganbench did not train (image folder, .npy/.npz, run directory, "
                         "module:callable) with the protocol of `ganbench run`",
@@ -344,10 +350,12 @@ def cmd_profile(args: argparse.Namespace, registry) -> int:
     from dataclasses import asdict
 
     from ganbench.plugin.model import TrainSettings
+    from ganbench.plugin.options import parse_option_args
     from ganbench.training.profiling import profile, profile_table
     from ganbench.execution.runner import Invocation
 
     inv = Invocation(plugins=_names(args.plugins), dataset=args.dataset, device=args.device,
+                     plugin_options=parse_option_args(args.option),
                      data_dir=Path(args.data_dir).expanduser(), download=not args.no_download,
                      settings=TrainSettings(batch_size=args.batch_size, reuse_fakes=args.reuse_fakes,
                                             precision=args.precision, compile=args.compile,
@@ -365,6 +373,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
     from ganbench.scoring.evaluation import EvalOptions
     from ganbench.plugin.model import TrainSettings
     from ganbench.plugin.options import parse_option_args
+    from ganbench.plugin.registry import module_targets
     from ganbench.execution.runner import Invocation
 
     return Invocation(
@@ -403,6 +412,7 @@ def invocation_from_args(args: argparse.Namespace) -> Invocation:
         deterministic=args.deterministic,
         log_to=_names(args.log_to),
         plugin_options=parse_option_args(args.option),
+        plugin_modules=module_targets(args.plugin_module),
         executor=ExecutorOptions(
             name=args.executor, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
             address=args.ray_address or None, max_retries=args.max_retries,

@@ -46,16 +46,30 @@ class PluginError(GanbenchError):
     """A plugin could not be loaded, or returned something ganbench cannot use."""
 
 
-class ContractError(PluginError):
-    """A plugin broke the plugin contract while a run used it (a wrong type, shape, dtype or range).
+def contract_message(contract: str | None, subject: str | None, detail: str) -> str:
+    """How a broken contract reads wherever it is found, in a run or by the conformance kit
+    (:mod:`ganbench.testing`): ``contract <id>: <subject>: <detail>``, leaving out what is not known
+    (a run names its plugin and distribution itself, so its checks give no subject)."""
+    return ": ".join([*(part for part in (contract and f"contract {contract}", subject) if part), detail])
 
-    ``kind`` says which plugin of the run is at fault ("model" or "objective"),
+
+class ContractError(PluginError):
+    """A plugin broke the plugin contract (a wrong type, shape, dtype or range).
+
+    ``contract`` is the contract's id (``family.generate.range``: the ids the
+    conformance kit checks), ``subject`` what was checked when the finder knows
+    it, ``detail`` what was wrong; the message joins them (:func:`contract_message`).
+    ``kind`` says which plugin of a run is at fault ("model" or "objective"),
     so the runner can name it and its distribution.
     """
 
-    def __init__(self, message: str, kind: str = "model") -> None:
+    def __init__(self, detail: str, kind: str = "model", contract: str | None = None,
+                 subject: str | None = None) -> None:
         self.kind = kind
-        super().__init__(message)
+        self.contract = contract
+        self.subject = subject
+        self.detail = detail
+        super().__init__(contract_message(contract, subject, detail))
 
 
 class DatasetUnavailableError(GanbenchError):

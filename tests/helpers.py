@@ -187,8 +187,10 @@ def subset(dataset: ImageDataset, idx: torch.Tensor, name: str = "digits") -> Im
 
 
 def evaluate(registry, metrics, model, dataset, cache, n, **options) -> dict[str, float]:
+    """Scores of ``model`` by the metric plugins, with the domain extractor unless ``options`` name another
+    (below ``ganbench run`` and ``score``, nothing fills in the dataset's own default)."""
     specs = [registry.metric(m) for m in metrics]
-    opts = EvalOptions(metrics=tuple(metrics), num_samples=n, cache_dir=cache, **options)
+    opts = EvalOptions(metrics=tuple(metrics), num_samples=n, cache_dir=cache, **{"extractor": "lenet", **options})
     return make_evaluator(specs, model, dataset, opts, CPU, seed=0)(1.0, Counters())
 
 

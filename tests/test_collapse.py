@@ -73,7 +73,7 @@ class Bank(GanModel):
 
 def scores_of(digits, cache, model, metrics=("fid",), n=600) -> dict[str, float]:
     registry, dataset = digits
-    options = EvalOptions(metrics=metrics, num_samples=n, cache_dir=cache)
+    options = EvalOptions(metrics=metrics, extractor="lenet", num_samples=n, cache_dir=cache)
     return make_evaluator([registry.metric(m) for m in metrics], model, dataset, options, CPU, 0)(1.0, Counters())
 
 

@@ -1,5 +1,7 @@
 """Leaderboards are pandas views over run records, aggregated over seeds."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -79,3 +81,37 @@ def test_rank_by_refuses_to_rank_scores_of_different_protocols(tmp_path, capsys,
     assert "--rank-by 'fid' matches 2 columns" in err and all(f"score:{k}" in err for k in keys), err
     # one protocol named in full ranks the rows that have it
     assert main(["leaderboard", str(tmp_path), "--rank-by", f"score:{keys[0]}"]) == 0
+
+
+def _headers(text: str, fmt: str) -> list[str]:
+    if fmt == "md":
+        return [cell.strip() for cell in text.splitlines()[0].strip("|").split("|")]
+    head = text.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    return re.findall(r"<th[^>]*>(.*?)</th>", head)
+
+
+def test_columns_empty_in_every_row_are_hidden_in_every_rendering_but_kept_in_the_data(tmp_path, capsys):
+    from ganbench.results.report import write_report
+    from ganbench.results.store import write_json
+
+    quiet = ["speed", "hparams", "pack"]
+    paths = write_leaderboard(compile_leaderboard([record("a", 0), record("b", 0)]), tmp_path / "plain")
+    for fmt in ("md", "html"):
+        shown = _headers(paths[fmt].read_text(), fmt)
+        assert "family" in shown and not set(quiet) & set(shown), (fmt, shown)
+    assert set(quiet) <= set(pd.read_csv(paths["csv"]).columns)
+    assert set(quiet) <= set(pd.read_json(paths["json"]).columns)
+
+    runs = [record("a", 0), record("b", 0, hparams="lr=0.001")]  # one row has a value: the column is back
+    paths = write_leaderboard(compile_leaderboard(runs), tmp_path / "tuned")
+    for fmt in ("md", "html"):
+        shown = _headers(paths[fmt].read_text(), fmt)
+        assert "hparams" in shown and not {"speed", "pack"} & set(shown), (fmt, shown)
+    for r in runs:
+        write_json(tmp_path / "tuned" / "runs" / r.run_id / "run.json", r.as_dict())
+    report = write_report(tmp_path / "tuned").read_text()
+    shown = _headers(report.split('dataframe leaderboard', 1)[1], "html")
+    assert "hparams" in shown and not {"speed", "pack"} & set(shown), shown
+    assert main(["leaderboard", str(tmp_path / "tuned")]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert "hparams" in header and not {"speed", "pack"} & set(header), header

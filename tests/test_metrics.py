@@ -20,7 +20,6 @@ from ganbench.training.budget import Counters
 from ganbench.plugin.data import to_float
 from ganbench.scoring.evaluation import EvalOptions, make_evaluator
 from ganbench_builtin.fidelity import (
-    INCEPTION,
     GeneratorInput,
     UInt8Images,
     checked_kwargs,
@@ -119,11 +118,18 @@ def test_all_four_metrics_labelled_and_sane(registry, digits, cache, extractor_n
     assert all(math.isfinite(v) for v in scores.values())
 
 
-def test_default_extractor_is_the_domain_one_and_inception_otherwise():
-    assert fidelity_metrics.default_extractor("digits") == "lenet"
-    assert fidelity_metrics.default_extractor("mnist") == "lenet"
-    assert fidelity_metrics.default_extractor("cifar10") == INCEPTION
-    assert fidelity_metrics.default_extractor("imagefolder:/x") == INCEPTION
+def test_default_extractor_is_the_datasets_own_and_inception_otherwise(registry, digits, tmp_path):
+    from ganbench.scoring.evaluation import MetricContext
+    from ganbench.execution.runner import dataset_extractor
+
+    builtin = {name for name, reg in registry.specs["dataset"].items() if reg.plugin.distribution == "ganbench"}
+    chosen = {name: dataset_extractor(registry, f"{name}:x", EvalOptions()).extractor for name in builtin}
+    assert chosen == {name: "lenet" if name in ("digits", "mnist") else None for name in builtin}
+    assert dataset_extractor(registry, "digits", EvalOptions(extractor="vgg16")).extractor == "vgg16"  # the user's wins
+    # named by neither: the metric plugin's own default, Inception (whose weights are not on disk here)
+    ctx = MetricContext(None, digits, EvalOptions(metrics=("fid",)), CPU, 0, ("fid",), tmp_path)
+    with pytest.raises(GanbenchError, match="Inception-v3 weights"):
+        fidelity_metrics.resolve(ctx)
 
 
 # -- torch-fidelity pitfalls ---------------------------------------------------
@@ -224,7 +230,7 @@ def test_scoring_restores_modes_tf32_rng_and_device(digits, tmp_path):
 
 def test_intermediate_evaluations_use_the_intermediate_sample_count(registry, digits, cache, extractor_name):
     model = Replay(noisy(digits.images[:100], 0.3))
-    opts = EvalOptions(metrics=("fid",), num_samples=60, intermediate_samples=30, cache_dir=cache)
+    opts = EvalOptions(metrics=("fid",), extractor="lenet", num_samples=60, intermediate_samples=30, cache_dir=cache)
     evaluator = make_evaluator([registry.metric("fid")], model, digits, opts, CPU, 0)
     assert [k for k in evaluator(0.5, Counters()) if k.startswith("fid")] == [f"fid30[{extractor_name}]"]
     assert [k for k in evaluator(1.0, Counters()) if k.startswith("fid")] == [f"fid60[{extractor_name}]"]
@@ -310,3 +316,37 @@ def test_precision_recall_subsamples_a_large_reference_and_says_so(registry, dig
     assert f"prc100_precision[{name}-ref500]" in scores and f"prc100_recall[{name}-ref500]" in scores
     assert f"fid100[{name}]" in scores  # only precision/recall used the subsample
     assert 0.0 <= scores[f"prc100_precision[{name}-ref500]"] <= 1.0
+
+
+def test_caches_are_keyed_by_the_extraction_version_not_only_the_extractor_name(digits, cache, tmp_path, monkeypatch):
+    from ganbench_builtin import fidelity
+    from ganbench.scoring.evaluation import MetricContext
+
+    ctx = MetricContext(None, digits, EvalOptions(metrics=("fid",), extractor="lenet"), CPU, 0, ("fid",), cache)
+    setup = fidelity_metrics.resolve(ctx)
+    tag = fidelity.extraction_tag(setup.extractor, lenet.version(), setup.weights)
+    assert setup.reference_cache.endswith(tag)
+    name, weights_key = setup.label, lenet.weights_digest(digits)
+    assert setup.weights.name == f"lenet-{weights_key[:16]}.pt"
+
+    # a fixed bug in the extraction bumps its version: new weights file, new reference statistics, same score label
+    monkeypatch.setitem(lenet.EXTRACTION, "version", lenet.EXTRACTION["version"] + 1)
+    assert lenet.weights_digest(digits) != weights_key and lenet.extractor_name(digits) == name
+    assert fidelity.extraction_tag(setup.extractor, lenet.version(), setup.weights) != tag
+    monkeypatch.undo()
+    monkeypatch.setattr(fidelity, "INPUT_VERSION", fidelity.INPUT_VERSION + 1)  # ganbench's own input preparation
+    assert fidelity.extraction_tag(setup.extractor, lenet.version(), setup.weights) != tag
+    monkeypatch.undo()
+
+    # other weights under the same path: another tag, and another extractor in memory
+    copy = tmp_path / "lenet.pt"
+    shutil.copy(setup.weights, copy)
+    kwargs = {"cuda": False, "feature_extractor_weights_path": str(copy)}
+    built = fidelity.feature_extractor(setup.extractor, ["features"], kwargs)
+    assert fidelity.feature_extractor(setup.extractor, ["features"], kwargs) is built
+    copied_tag = fidelity.extraction_tag(setup.extractor, lenet.version(), copy)
+    payload = torch.load(copy, weights_only=True)
+    payload["state"] = {k: v + 0.5 for k, v in payload["state"].items()}
+    torch.save(payload, copy)
+    assert fidelity.extraction_tag(setup.extractor, lenet.version(), copy) != copied_tag
+    assert fidelity.feature_extractor(setup.extractor, ["features"], kwargs) is not built

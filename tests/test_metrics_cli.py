@@ -60,3 +60,18 @@ def test_cli_run_records_labelled_scores(tmp_path, monkeypatch, fake_dist):
     assert {p.name for p in (run_dir / "plots").iterdir()} == {"losses.png", "convergence.png", "quality.png"}
     assert {"quality_over_budget.png", "losses.png", "samples.png"} <= {p.name for p in (tmp_path / "plots").iterdir()}
     assert "quality over the budget" in (tmp_path / "report.html").read_text().lower()
+
+
+def test_score_takes_the_datasets_own_extractor_as_run_does(tmp_path, capsys, digits_extractor):
+    import numpy as np
+
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import Invocation, load_dataset
+
+    digits = load_dataset(build_registry(), Invocation(dataset="digits"))
+    np.save(tmp_path / "real.npy", digits.images[:300, 0].numpy())  # no --extractor: digits names lenet itself
+    code = main(["score", str(tmp_path / "real.npy"), "--dataset", "digits", "--metrics", "fid", "--device", "cpu",
+                 "--eval-samples", "300", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert [k for k in json.loads(captured.out)["scores"] if k.startswith("fid")] == [f"fid300[{digits_extractor}]"]

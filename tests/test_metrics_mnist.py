@@ -41,7 +41,7 @@ def test_fid_halves_small_untrained_large_trained_dcgan_between(tmp_path):
     half = ImageDataset("mnist", images[:5000], labels[:5000], num_classes=10, split="test-a")
     other = to_float(images[5000:])
     registry = build_registry()
-    opts = EvalOptions(metrics=("fid",), num_samples=5000, cache_dir=tmp_path)
+    opts = EvalOptions(metrics=("fid",), extractor="lenet", num_samples=5000, cache_dir=tmp_path)
     scores = make_evaluator([registry.metric("fid")], Replay(other), half, opts, torch.device("cpu"), 0)(1.0, Counters())
     (key,) = [k for k in scores if k.startswith("fid")]
     assert key.startswith("fid5k[lenet-mnist-")

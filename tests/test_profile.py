@@ -62,3 +62,40 @@ def test_a_family_that_fails_costs_only_its_own_profile(capsys, fake_dist):
     assert [p["family"] for p in json.loads(captured.out)] == ["vanilla"]
     assert "could not profile ghostgan:nonsaturating" in captured.err
     assert "'ghost_nets_missing:build' could not be loaded" in captured.err
+
+
+OPTIONED = """
+import ganbench
+from ganbench_builtin import vanilla
+
+GANBENCH_API_VERSION = 1
+BUILT = []
+
+
+def build(ctx):
+    BUILT.append(dict(ctx.settings.options))
+    return vanilla.build(ctx)
+
+
+@ganbench.hookimpl
+def ganbench_models():
+    return [ganbench.ModelSpec("optgan", build, "vanilla, with an option", "nobody", "nonsaturating",
+                               options=(ganbench.PluginOption("depth", int, 2, "how deep"),
+                                        ganbench.PluginOption("tag", str, "plain", "a label")))]
+"""
+
+
+def test_profile_takes_plugin_options_as_run_does(capsys, fake_dist):
+    import importlib
+
+    fake_dist("ganbench-optgan", {"optgan": "optgan_mod"}, {"optgan_mod": OPTIONED})
+    assert main([*ARGS[:2], "optgan,dcgan:wgan-gp", *ARGS[3:], "--option", "optgan.depth=5",
+                 "--option", "wgan-gp.penalty=2.5", "--json"]) == 0
+    profiles = {p["family"]: p for p in json.loads(capsys.readouterr().out)}
+    assert importlib.import_module("optgan_mod").BUILT == [{"depth": 5, "tag": "plain"}]  # typed, defaults filled in
+    assert profiles["optgan"]["settings"]["optgan.depth"] == 5
+    assert profiles["dcgan"]["settings"]["wgan-gp.penalty"] == 2.5
+    assert main([*ARGS, "--option", "dcgan.widht=8"]) == 2  # a misspelt key, refused as by run
+    assert "has no option 'widht'" in capsys.readouterr().err
+    assert main([*ARGS, "--option", "dcgan-width"]) == 2
+    assert "must read NAME.KEY=VALUE" in capsys.readouterr().err

@@ -99,3 +99,28 @@ def test_a_missing_plugin_on_the_workers_is_named_before_training(fault_file, tm
     with pytest.raises(UsageError, match=r"lacks the model 'vanilla': install the distribution ganbench there"):
         check_nodes(ray, registry, plan(registry, inv, device_type="cpu"), inv)
     assert not list((tmp_path / "runs").glob(".ray-probe-*"))
+
+
+MODULE_PLUGIN = '''
+import ganbench
+from ganbench_builtin import vanilla
+
+GANBENCH_API_VERSION = 1
+
+
+@ganbench.hookimpl
+def ganbench_models():
+    return [ganbench.ModelSpec("filegan", vanilla.build, "vanilla, from a file never installed", "nobody",
+                               "nonsaturating")]
+'''
+
+
+def test_workers_load_the_plugin_modules_of_the_command_line(fault_file, tmp_path, monkeypatch):
+    (tmp_path / "my_plugin.py").write_text(MODULE_PLUGIN)
+    monkeypatch.chdir(tmp_path)  # given relative to here; the workers start elsewhere
+    results = tmp_path / "results"
+    assert main(["--plugin-module", "my_plugin.py", *COMMON, "--plugins", "filegan", "--budget", "5steps",
+                 "--results", str(results)]) == 0
+    (path,) = results.glob("runs/*/run.json")
+    record = RunRecord.read(path)
+    assert (record.family, record.status, record.steps) == ("filegan", "completed", 5)

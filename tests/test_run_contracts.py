@@ -9,7 +9,7 @@ from torch import nn
 
 import ganbench
 from ganbench.training.budget import Budget
-from ganbench.plugin.contracts import check_critic_output
+from ganbench.plugin.contracts import check_critic_output, check_images, critic_outputs_unchecked
 from ganbench.errors import ContractError
 from ganbench.plugin.model import TrainSettings
 from ganbench.plugin.registry import PluginInfo, build_registry
@@ -96,7 +96,7 @@ def test_each_broken_contract_fails_its_run_naming_it_the_family_and_its_distrib
         record = by_family[family]
         assert record.status == "failed", family
         assert record.error.startswith(f"The family {family!r} (entry point 'flawed' (flawed_mod) from "
-                                       "ganbench-flawed 0.7) broke the plugin contract:"), record.error
+                                       "ganbench-flawed 0.7) broke the plugin contract family."), record.error
         assert contract in record.error, record.error
 
 
@@ -106,3 +106,51 @@ def test_a_reconstruction_discriminator_returns_images_of_the_batch_shape():
     check_critic_output(torch.zeros(4, 1), batch, ganbench.LOGIT)
     with pytest.raises(ContractError, match=r"shape \(4, 64\) for a batch of shape \(4, 1, 8, 8\)"):
         check_critic_output(torch.zeros(4, 64), batch, ganbench.RECONSTRUCTION)
+
+
+def test_a_broken_contract_reads_the_same_in_a_run_and_in_the_conformance_kit():
+    from ganbench.testing import Contract, ContractError as KitError
+
+    images = torch.full((2, 1, 4, 4), 3.0)
+    with pytest.raises(ContractError) as in_a_run:
+        check_images(images, 2, 1, 4)
+    detail = in_a_run.value.detail
+    assert str(in_a_run.value) == f"contract family.generate.range: {detail}" and "[-1, 1]" in detail
+    kit = KitError("family.generate.range", "mygan@1x4", detail)
+    assert isinstance(kit, ContractError) and isinstance(kit, AssertionError)  # one concept; pytest sees a failure
+    assert str(kit) == f"contract family.generate.range: mygan@1x4: {detail}" and kit.kind == "model"
+    # the core's check firing while the kit checks a contract is the kit's failure, in the same words, not a crash
+    with pytest.raises(KitError) as in_the_kit:
+        Contract("family.generate.range", "mygan@1x4", lambda: check_images(images, 2, 1, 4)).check()
+    assert str(in_the_kit.value) == str(kit) and in_the_kit.value.__cause__ is None
+
+
+def test_turning_the_critic_check_off_holds_in_its_own_thread_only():
+    import threading
+
+    batch, wrong = torch.zeros(4, 1, 8, 8), torch.zeros(4, 3)
+    entered, done, seen = threading.Event(), threading.Event(), []
+
+    def kit() -> None:  # the conformance kit training a family, in another thread
+        with critic_outputs_unchecked():
+            check_critic_output(wrong, batch)  # unchecked here
+            entered.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=kit)
+    thread.start()
+    assert entered.wait(5)
+    try:
+        check_critic_output(wrong, batch)  # a run in this thread is still checked
+    except ContractError as exc:
+        seen.append(exc.contract)
+    finally:
+        done.set()
+        thread.join()
+    assert seen == ["family.discriminator.output"]
+    with critic_outputs_unchecked():
+        with critic_outputs_unchecked():
+            pass
+        check_critic_output(wrong, batch)  # still off after a nested block ends
+    with pytest.raises(ContractError):
+        check_critic_output(wrong, batch)  # and on again after the outer one

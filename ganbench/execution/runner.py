@@ -80,6 +80,9 @@ class Invocation:
     plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``--pack``: every family trains once per pack size (1: the plain discriminator; see ganbench.training.packing).
     packs: tuple[int, ...] = (1,)
+    #: ``--plugin-module`` targets (and ``GANBENCH_PLUGIN_MODULES``'s), files as absolute paths
+    #: (``ganbench.plugin.registry.module_targets``): an executor's workers load them before resolving any plugin.
+    plugin_modules: tuple[str, ...] = ()
 
     @property
     def runs_dir(self) -> Path:
@@ -315,10 +318,19 @@ def with_dataset_extractor(registry: Registry, inv: Invocation) -> Invocation:
     Applied when scoring, not when planning: the run config keeps recording what
     the user asked for, so the ids of existing runs do not change.
     """
-    if inv.evaluation.extractor is not None:
-        return inv
-    extractor = registry.dataset(split_name(inv.dataset)[0]).default_extractor
-    return inv if extractor is None else replace(inv, evaluation=replace(inv.evaluation, extractor=extractor))
+    return replace(inv, evaluation=dataset_extractor(registry, inv.dataset, inv.evaluation))
+
+
+def dataset_extractor(registry: Registry, dataset: str, options: EvalOptions) -> EvalOptions:
+    """``options`` with ``dataset``'s ``default_extractor`` (its ``DatasetSpec`` field) when they name none.
+
+    The one place the default is read, for ``ganbench run`` and ``ganbench score`` alike; with
+    neither, the metric plugin uses its own default (Inception for torch-fidelity's metrics).
+    """
+    if options.extractor is not None:
+        return options
+    extractor = registry.dataset(split_name(dataset)[0]).default_extractor
+    return options if extractor is None else replace(options, extractor=extractor)
 
 
 def _now() -> str:
@@ -500,7 +512,8 @@ def _train_locked(
         name = config.family if exc.kind == "model" else config.objective
         origin = registry.get(exc.kind, name).plugin
         what = "family" if exc.kind == "model" else exc.kind
-        record.status, record.error = FAILED, f"The {what} {name!r} ({origin}) broke the plugin contract: {exc}"
+        broke = str(exc) if exc.contract else f"contract: {exc}"  # "contract <id>: <detail>" when it has an id
+        record.status, record.error = FAILED, f"The {what} {name!r} ({origin}) broke the plugin {broke}"
         write_text(directory / "traceback.txt", traceback.format_exc())
     except GanbenchError as exc:
         record.status, record.error = FAILED, str(exc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -24,6 +25,9 @@ from ganbench.plugin.specs import LOGIT
 MODEL_METHODS = ("networks", "optimizers", "train_step", "generate", "sample_latent", "parameter_counts",
                  "extra_state", "load_extra_state", "train", "eval")
 OBJECTIVE_METHODS = ("discriminator_loss", "generator_loss", "state_dict", "load_state_dict")
+
+#: The contract :func:`check_critic_output` checks (the id the conformance kit reports it under).
+CRITIC_CONTRACT = "family.discriminator.output"
 
 #: Slack on the [-1, 1] range of generated images, for rounding in reduced precision.
 RANGE_SLACK = 1e-3
@@ -37,14 +41,16 @@ def check_built(built: Any, expected: type, methods: tuple[str, ...], kind: str 
     missing = [m for m in methods if not callable(getattr(built, m, None))]
     if missing:
         raise ContractError(f"its build returned {type(built).__name__}, not a {expected.__name__} "
-                            f"(it has no {', '.join(missing)}).", kind)
+                            f"(it has no {', '.join(missing)}).", kind,
+                            "family.build" if kind == "model" else f"{kind}.build")
 
 
 def check_step_logs(logs: Any) -> None:
     """``train_step`` returned a dict (its values are checked by the window that keeps them)."""
     if not isinstance(logs, dict):
         raise ContractError(f"train_step returned {type(logs).__name__}, not a dict of detached 0-dim tensors "
-                            "(e.g. {'loss_d': loss_d.detach(), 'loss_g': loss_g.detach()}).")
+                            "(e.g. {'loss_d': loss_d.detach(), 'loss_g': loss_g.detach()}).",
+                            contract="family.train_step.logs")
 
 
 def check_images(images: Any, n: int, channels: int, resolution: int, values: bool = True) -> None:
@@ -55,46 +61,52 @@ def check_images(images: Any, n: int, channels: int, resolution: int, values: bo
     """
     expected = (n, channels, resolution, resolution)
     if not isinstance(images, torch.Tensor):
-        raise ContractError(f"generate returned {type(images).__name__}, not a tensor of shape {expected}.")
+        raise ContractError(f"generate returned {type(images).__name__}, not a tensor of shape {expected}.",
+                            contract="family.generate.shape")
     if tuple(images.shape) != expected:
         raise ContractError(f"generate returned shape {tuple(images.shape)} for {n} latents; the data needs "
-                            f"{expected} (N, channels, height, width).")
+                            f"{expected} (N, channels, height, width).", contract="family.generate.shape")
     if not images.is_floating_point():
-        raise ContractError(f"generate returned {images.dtype}; images are floating point in [-1, 1].")
+        raise ContractError(f"generate returned {images.dtype}; images are floating point in [-1, 1].",
+                            contract="family.generate.dtype")
     if not values:
         return
     low, high = torch.stack(torch.aminmax(images.detach().float())).tolist()
     if not (low >= -1 - RANGE_SLACK and high <= 1 + RANGE_SLACK):  # NaN fails too
         raise ContractError(f"generate returned values in [{low:.4g}, {high:.4g}]; images must lie in [-1, 1] "
-                            "(end the generator with tanh, or clamp).")
+                            "(end the generator with tanh, or clamp).", contract="family.generate.range")
 
 
 #: Whether :func:`check_critic_output` checks; the conformance kit turns it off while it trains a family,
 #: because it watches D's outputs itself and reports them under its own contract (family.discriminator.output).
-_CRITIC_CHECKS = {"on": True}
+#: A context variable, not a module global: the kit turning it off in one thread or asyncio task must not
+#: turn it off for a run training in another.
+_CRITIC_CHECKS: ContextVar[bool] = ContextVar("ganbench_critic_checks", default=True)
 
 
 @contextmanager
 def critic_outputs_unchecked() -> Iterator[None]:
-    """Inside the block, D's outputs are left to the caller to check (see :data:`_CRITIC_CHECKS`)."""
-    previous, _CRITIC_CHECKS["on"] = _CRITIC_CHECKS["on"], False
+    """Inside the block (in this thread or task only), D's outputs are left to the caller to check."""
+    token = _CRITIC_CHECKS.set(False)
     try:
         yield
     finally:
-        _CRITIC_CHECKS["on"] = previous
+        _CRITIC_CHECKS.reset(token)
 
 
 def check_critic_output(output: torch.Tensor, batch: torch.Tensor, provides: str = LOGIT, pack: int = 1) -> None:
     """The discriminator's output matches the batch it was given: one score per image for a ``logit``
     discriminator (per ``pack`` images under PacGAN packing), an image of the batch's shape for a
     ``reconstruction`` one. Shapes only: free."""
-    if not _CRITIC_CHECKS["on"]:
+    if not _CRITIC_CHECKS.get():
         return
     shape, n = tuple(output.shape), batch.shape[0] // pack
     if provides == LOGIT:
         if shape[:1] != (n,) or output.numel() != n:
             raise ContractError(f"the discriminator returned shape {shape} for a batch of {n}; a {LOGIT!r} "
-                                f"discriminator returns one score per image: ({n},) or ({n}, 1).")
+                                f"discriminator returns one score per image: ({n},) or ({n}, 1).",
+                                contract=CRITIC_CONTRACT)
     elif shape != tuple(batch.shape):
         raise ContractError(f"the discriminator returned shape {shape} for a batch of shape {tuple(batch.shape)}; "
-                            f"a {provides!r} discriminator returns an image of the batch's shape.")
+                            f"a {provides!r} discriminator returns an image of the batch's shape.",
+                            contract=CRITIC_CONTRACT)

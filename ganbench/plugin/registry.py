@@ -277,6 +277,18 @@ def modules_from_env() -> list[str]:
     return [m for m in os.environ.get(MODULES_ENV, "").split(os.pathsep) if m.strip()]
 
 
+def module_targets(modules: Iterable[str] = ()) -> tuple[str, ...]:
+    """The plugin modules an invocation loads, for another process to load too (an executor's workers):
+    ``modules`` and then ``GANBENCH_PLUGIN_MODULES``, each once, a file or folder as an absolute path,
+    since a worker starts in another directory, or on another machine that shares the filesystem."""
+    return tuple(dict.fromkeys(_absolute(target) for target in [*modules, *modules_from_env()]))
+
+
+def _absolute(target: str) -> str:
+    path = Path(target).expanduser()
+    return str(path.resolve()) if path.suffix == ".py" or path.is_dir() else target
+
+
 def build_registry(
     disabled: Iterable[str] = (),
     entry_points: Iterable[md.EntryPoint] | None = None,
@@ -295,7 +307,10 @@ def build_registry(
     registry = Registry(pm, disabled=set(disabled) | disabled_from_env())
     candidates: list[tuple[PluginInfo, Any]] = []
     loaders = [(_info(ep), ep.load) for ep in (_entry_points() if entry_points is None else entry_points)]
-    loaders += [_load_module(target) for target in [*modules, *modules_from_env()]]
+    targets: dict[str, str] = {}  # each once: a worker may be given its driver's modules and its environment alike
+    for target in [*modules, *modules_from_env()]:
+        targets.setdefault(_absolute(target), target)
+    loaders += [_load_module(target) for target in targets.values()]
     for info, load in loaders:
         if info.name in registry.disabled:
             continue

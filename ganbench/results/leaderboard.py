@@ -290,6 +290,22 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
     return shown[first + scores + rest + losses]
 
 
+def shown_frame(board: pd.DataFrame) -> pd.DataFrame:
+    """:func:`display_frame` without the columns that are empty in every row, as every rendering for people
+    shows it (terminal, Markdown, HTML, report): ``speed``, ``hparams``, ``pack`` and ``tied_with`` hold
+    something only for non-default settings and ties, and a column of blanks says nothing. The CSV and
+    JSON files keep every column."""
+    shown = display_frame(board)
+    if shown.empty:
+        return shown
+    return shown[[c for c in shown.columns if not shown[c].map(_blank).all()]]
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (pd.api.types.is_scalar(value)
+                                                                               and bool(pd.isna(value)))
+
+
 def _pm(mean: float, std: float, half: float = float("nan")) -> str:
     if pd.isna(mean):
         return ""
@@ -334,7 +350,7 @@ def markdown_table(board: pd.DataFrame) -> str:
     """The display frame as a Markdown table in which names taken from runs (a dataset path) stay text:
     Markdown renderers pass raw HTML through, so ``<``, ``>`` and ``&`` are escaped, and so are the
     characters that make links, images, code spans and cell breaks."""
-    shown = display_frame(board)
+    shown = shown_frame(board).copy()
     shown.columns = [_md_cell(c) for c in shown.columns]
     shown = shown.map(lambda v: _md_cell(v) if isinstance(v, str) else v)
     return shown.to_markdown(index=False) + "\n"
@@ -356,7 +372,7 @@ p.note{max-width:60em;color:#555}"""
 
 def html_page(board: pd.DataFrame, title: str = "ganbench leaderboard") -> str:
     """One HTML page with the leaderboard table; no scripts, stylesheets or images from elsewhere."""
-    table = display_frame(board).to_html(index=False, escape=True, na_rep="", border=0, classes="leaderboard")
+    table = shown_frame(board).to_html(index=False, escape=True, na_rep="", border=0, classes="leaderboard")
     ranked = board.attrs.get("rank_by")
     note = (
         "One row per (family, objective, dataset, budget). Scores are those of the final checkpoint, "

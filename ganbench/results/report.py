@@ -28,7 +28,7 @@ from typing import Any
 from ganbench import __version__
 from ganbench.scoring.diversity import COLLAPSE_RULE
 from ganbench.errors import UsageError
-from ganbench.results.leaderboard import compile_leaderboard, display_frame
+from ganbench.results.leaderboard import compile_leaderboard, shown_frame
 from ganbench.results.plots import M_GLOBAL_CAPTION, final_grid, logs_m_global, render_invocation, render_run
 from ganbench.results.records import RecordError, RunRecord, fraction_label
 from ganbench.results.store import check_writable, read_json, write_text
@@ -136,7 +136,7 @@ def _leaderboard(records: Sequence[RunRecord]) -> str:
     board = compile_leaderboard(records)
     if board.empty:
         return '<p class="muted">No run records (run.json) found.</p>'
-    table = display_frame(board).to_html(index=False, border=0, classes="leaderboard", na_rep="", escape=True)
+    table = shown_frame(board).to_html(index=False, border=0, classes="leaderboard", na_rep="", escape=True)
     return f'<div class="scroll">{table}</div>'
 
 

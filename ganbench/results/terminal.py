@@ -16,7 +16,7 @@ import re
 import pandas as pd
 
 from ganbench.scoring.diversity import COLLAPSE_RULE, is_diversity_key
-from ganbench.results.leaderboard import AT, BEST, STAT_SUFFIXES, display_frame, final_score_columns, higher_is_better
+from ganbench.results.leaderboard import AT, BEST, STAT_SUFFIXES, final_score_columns, higher_is_better, shown_frame
 
 #: How metric plugins name scores: metric, sample count, optional suffix, then the extractor in brackets
 #: (``fid10k[lenet-digits-a47c01eb]``, ``isc500_std[inception-v3-compat]``). Other names are left as they are.
@@ -37,7 +37,7 @@ def _parts(column: str) -> tuple[str, str | None, tuple[str, ...]]:
 
 def terminal_text(board: pd.DataFrame) -> str:
     """The main table, a note on extractors, and the quality-over-budget tables."""
-    shown = display_frame(board)
+    shown = shown_frame(board)
     # losses are diagnostics, not results: they stay in the files
     shown = shown[[c for c in shown.columns if AT not in c and not c.startswith("loss:") and c != "collapse_note"]]
     finals = final_score_columns(board)
@@ -57,9 +57,6 @@ def terminal_text(board: pd.DataFrame) -> str:
             shown["status"] = [f"{s}; MIXED DEVICE MODELS" if m else s for s, m in zip(shown["status"], mixed)]
             notes.append("MIXED DEVICE MODELS: seeds ran on different hardware under a wall-clock budget, "
                          "so they trained for different amounts; `ganbench check` refuses such rows")
-    for quiet in ("tied_with", "speed", "hparams", "pack"):  # shown only when some row has one (non-default settings)
-        if quiet in shown and not shown[quiet].fillna("").astype(bool).any():
-            shown = shown.drop(columns=quiet)
     with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
         parts = [shown.to_string(index=False)]
     notes += collapse_notes(board)

@@ -232,7 +232,7 @@ class ScoreRequest:
 
 def score(registry: Registry, request: ScoreRequest) -> Scored:
     """Score ``request.source`` against its reference dataset with the metric plugins (see the module docstring)."""
-    from ganbench.execution.runner import resolve_device
+    from ganbench.execution.runner import dataset_extractor, resolve_device
 
     device = resolve_device(request.device)
     path = Path(request.source).expanduser()
@@ -264,6 +264,7 @@ def score(registry: Registry, request: ScoreRequest) -> Scored:
         seed = 0 if seed is None else seed
     if not options.metrics:
         raise UsageError("No metrics to compute; name some with --metrics, e.g. --metrics isc,fid.")
+    options = dataset_extractor(registry, dataset_name, options)
     specs = [registry.metric(name) for name in options.metrics]
     reference = _dataset(registry, dataset_name, request.data_dir, request.download, resolution)
     preflight(specs, reference, options, device)

@@ -15,7 +15,9 @@ A name is a distribution (``ganbench-mygan``), an entry point or a spec name.
 Every family, objective, dataset, metric, listener and executor it contributes
 becomes one test per contract, and a violation fails with the contract's id
 (``contract family.generate.range: mygan@3x32: ...``): the ids, and what each
-checks, are listed in docs/plugins.md.
+checks, are listed in docs/plugins.md. The failure is a
+:class:`ganbench.ContractError` (the error a run fails with when the same
+contract breaks, worded the same) and an ``AssertionError`` (a pytest failure).
 
 From Python (ganbench's own tests run the kit over the built-ins this way)::
 

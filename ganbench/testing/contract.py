@@ -5,14 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ganbench import errors
 
-class ContractError(AssertionError):
-    """A plugin broke a contract; the message starts with ``contract <id>: <subject>:``."""
+#: The plugin at fault, by the first part of a contract's id, as a run's ContractError names it.
+_KINDS = {"family": "model"}
+
+
+class ContractError(errors.ContractError, AssertionError):
+    """A plugin broke a contract; the message starts with ``contract <id>: <subject>:``.
+
+    The core's :class:`ganbench.ContractError`, which a run raises for the same
+    violation with the same message form (:func:`ganbench.errors.contract_message`),
+    and an ``AssertionError``, so that pytest reports it as a failure, not an error.
+    """
 
     def __init__(self, contract: str, subject: str, detail: str) -> None:
-        super().__init__(f"contract {contract}: {subject}: {detail}")
-        self.contract = contract
-        self.subject = subject
+        kind = contract.partition(".")[0]
+        super().__init__(detail, _KINDS.get(kind, kind), contract, subject)
 
 
 class ContractSkipped(Exception):
@@ -45,6 +54,8 @@ class Contract:
             if isinstance(exc, ContractSkipped):
                 _skip(f"{self}: {exc}")
             raise
+        except errors.ContractError as exc:  # a run-time check of the core saw it first
+            raise reported(exc, self.id, self.subject) from None
         except Exception as exc:  # the plugin crashed while the contract was checked
             raise ContractError(self.id, self.subject, f"raised {type(exc).__name__}: {exc}") from exc
 
@@ -55,6 +66,13 @@ def _skip(reason: str) -> None:
     except ImportError:  # outside pytest the caller sees ContractSkipped
         return
     pytest.skip(reason)
+
+
+def reported(exc: errors.ContractError, contract: str, subject: str) -> ContractError:
+    """A violation the core's run-time checks (:mod:`ganbench.plugin.contracts`) found while the kit checked
+    ``contract``, reported under it with the core's words (and the core's contract id when another)."""
+    detail = exc.detail if exc.contract in (None, contract) else f"{exc.detail} (contract {exc.contract})"
+    return ContractError(contract, subject, detail)
 
 
 def fail(contract: str, subject: str, detail: str) -> ContractError:

@@ -11,10 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganbench import errors
 from ganbench.plugin.model import GanModel
 from ganbench.plugin.specs import LOGIT, ModelSpec
 from . import harness as h
-from .contract import Contract, ContractError, expect, fail
+from .contract import Contract, ContractError, expect, fail, reported
 
 STEPS = 2
 
@@ -94,6 +95,8 @@ def _stage(contract: str, subject: str, run: Callable[[], Any]) -> Any:
         return run()
     except ContractError:
         raise
+    except errors.ContractError as exc:  # the core's run-time checks saw it: their words, not a crash
+        raise reported(exc, contract, subject) from None
     except Exception as exc:
         raise fail(contract, subject, f"raised {type(exc).__name__}: {exc}") from exc
 

@@ -43,7 +43,9 @@ from ganbench.training import speed
 from ganbench.plugin.data import BatchStream, ImageDataset, data_on_device
 from ganbench.plugin.model import BuildContext, StepContext
 from ganbench.plugin.registry import Registry
-from ganbench.execution.runner import Invocation, PlannedRun, check_requirements, load_dataset, plan, resolve_device
+from ganbench.execution.runner import (Invocation, PlannedRun, build_objective, check_requirements, family_options, load_dataset, plan,
+                     resolve_device)
+from ganbench.training.options import settings_of
 from ganbench.training.syncs import SyncCounter
 
 WARMUP = 2
@@ -150,10 +152,11 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
                 steps: int) -> FamilyProfile:
     """Profile one planned run's family for ``steps`` steps (plus warm-up), as the module docstring says."""
     torch.manual_seed(run.config.seed)
-    ctx = BuildContext(dataset.info, run.objective.build(), inv.settings, device, run.config.seed)
+    # built as a run builds it, with the family's and the objective's --option values (and their defaults)
+    s = settings_of(run.config, family_options(run.model, run.config))
+    ctx = BuildContext(dataset.info, build_objective(run.objective, run.config.options), s, device, run.config.seed)
     model = run.model.build(ctx)
     model.train()
-    s = inv.settings
     speed.prepare(model, s.precision, s.compile, s.channels_last, device)  # as the loop does
     model.latent_generator = torch.Generator(device).manual_seed(run.config.seed)
     on_device = data_on_device(inv.data_on_device, dataset, device)
@@ -193,7 +196,9 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
     ms = {p: 1000 * clock.seconds[p] / steps for p in PHASES}
     ms["total"] = 1000 * total / steps
     settings = {k: v for k, v in asdict(inv.settings).items() if k != "options"}
-    settings.update(inv.settings.options, data_on_device=on_device, device=str(device), threads=torch.get_num_threads())
+    settings.update({f"{plugin}.{key}": value for plugin, given in run.config.options.items()
+                     for key, value in given.items()},
+                    data_on_device=on_device, device=str(device), threads=torch.get_num_threads())
     return FamilyProfile(
         family=run.config.family, objective=run.config.objective, steps=steps, batch_size=stream.batch_size,
         img_per_s=timed_images / total if total > 0 else float("nan"), ms=ms,

@@ -27,6 +27,9 @@ from ganbench.errors import ContractError
 class StepValueError(ContractError):
     """A family's ``train_step`` returned something the loop cannot log."""
 
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, contract="family.train_step.logs")
+
 
 class Window:
     """Per-step values not yet read, one cat per device per step; :meth:`read` returns them as host rows."""

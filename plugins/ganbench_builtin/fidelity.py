@@ -24,7 +24,8 @@ torch-fidelity computes the scores; this module only feeds it, safely:
   also give the diversity statistics (:mod:`ganbench.scoring.diversity`).
 - torch-fidelity's disk cache is keyed by name only, so only the reference
   set is ever cached, under a name holding the content hash of its images,
-  its split, resolution and the extractor (:func:`reference_cache_name`).
+  its split, resolution, the extractor and the version of the extraction
+  (:func:`reference_cache_name`, :func:`extraction_tag`).
 
 Score keys are ``<metric><samples>[<extractor>]`` (:func:`score_key`):
 ``isc10k[lenet-digits-1a2b3c4d]``, ``fid50k[inception-v3-compat]``, plus
@@ -138,11 +139,35 @@ def reference_cache_name(dataset: ImageDataset, extractor_tag: str = "", digest:
     """torch-fidelity cache name for a reference set: content hash, split and resolution.
 
     torch-fidelity appends ``-<extractor name>-features-<layer>`` (and ``-stat-fid-<layer>``);
-    ``extractor_tag`` adds what that name does not tell (e.g. the hash of a non-official weights file).
+    ``extractor_tag`` adds what that name does not tell: the extraction's version and weights
+    (:func:`extraction_tag`), so that statistics computed by an older or broken extractor are never read back.
     """
     digest = digest or dataset_digest(dataset)
     name = f"ganbench-{slug(dataset.name)}-{slug(dataset.split)}-{dataset.resolution}px-{digest[:16]}"
     return f"{name}-{extractor_tag}" if extractor_tag else name
+
+
+#: The version of what ganbench does to images before any extractor sees them (:func:`to_rgb_uint8`,
+#: :class:`UInt8Images`, :class:`GeneratorInput`). Bump it when that changes: every cached reference
+#: statistic and feature set is keyed by it (:func:`extraction_tag`).
+INPUT_VERSION = 1
+
+
+def extraction_tag(extractor: str, version: str, weights: Path | None = None) -> str:
+    """A short hash of everything that decides an extractor's features, for the names of cached statistics.
+
+    An extractor's name says which network it is, not which code computed it: a bug
+    once fixed in an extractor's preprocessing left statistics computed before the fix
+    in the cache, under the same name. The tag folds in ganbench's input
+    preparation (:data:`INPUT_VERSION`), the extractor's own ``version`` (its code and
+    preprocessing parameters; for torch-fidelity's extractors, torch-fidelity's version)
+    and the SHA-256 of its weights file, so that a change to any of them misses the old
+    cache entries instead of reading them.
+    """
+    h = hashlib.sha256(repr((INPUT_VERSION, extractor, str(version))).encode())
+    if weights is not None:
+        h.update(file_digest(weights).encode())
+    return f"x{h.hexdigest()[:12]}"
 
 
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -436,15 +461,18 @@ def prc_label(extractor: str, reference_size: int, cap: int | None = None) -> st
     return f"{extractor}-ref{count_label(cap)}" if reference_size > cap else extractor
 
 
-#: (extractor name, layers, on CUDA, weights file, GPU) -> the extractor: built once per process, not per
-#: evaluation (an Inception network is 100 MB of weights to read and move to the device each time).
+#: (extractor name, layers, on CUDA, weights file and its content hash, GPU) -> the extractor: built once per
+#: process, not per evaluation (an Inception network is 100 MB of weights to read and move to the device each
+#: time); weights rewritten at the same path (a retrained domain extractor) make a new entry.
 _EXTRACTORS: dict[tuple[Any, ...], Any] = {}
 
 
 def feature_extractor(name: str, layers: Sequence[str], kwargs: Mapping[str, Any]) -> Any:
     """torch-fidelity's extractor ``name`` for ``layers``, built on first use and reused after."""
     gpu = torch.cuda.current_device() if kwargs.get("cuda") else None
-    key = (name, tuple(layers), bool(kwargs.get("cuda")), kwargs.get("feature_extractor_weights_path"), gpu)
+    weights = kwargs.get("feature_extractor_weights_path")
+    content = file_digest(Path(weights)) if weights and Path(weights).is_file() else None
+    key = (name, tuple(layers), bool(kwargs.get("cuda")), weights, content, gpu)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = tf_utils.create_feature_extractor(name, list(layers), **kwargs)
     return _EXTRACTORS[key]

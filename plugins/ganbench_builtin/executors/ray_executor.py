@@ -12,7 +12,10 @@ The driver plans and checks the runs exactly as ``local`` does, then:
 4. prints one progress line per run from the run events the workers send
    through a Ray actor, and returns the records in plan order.
 
-A worker rebuilds the registry from entry points, loads the dataset once per
+A worker rebuilds the registry from entry points and the modules given with
+``--plugin-module`` (their absolute paths travel in the invocation, so a
+plugin file under development need not be installed on the workers, only
+reachable at the same path), loads the dataset once per
 worker process (Ray reuses workers; the files in ``--data-dir`` serve every
 worker of a node), and trains with the same code as ``local``, so the run
 directories are ordinary ones. Ray is imported only when this executor runs.
@@ -111,11 +114,12 @@ def _needed(registry: Registry, planned: list[PlannedRun], inv: Invocation) -> s
     return needed
 
 
-def _inspect_node(disabled: list[str], runs_dir: str, probe: str, token: str) -> dict[str, Any]:
+def _inspect_node(disabled: list[str], modules: tuple[str, ...], runs_dir: str, probe: str,
+                  token: str) -> dict[str, Any]:
     """On one node: what the plugins there provide, and whether the results directory takes a file."""
     import socket
 
-    registry = build_registry(disabled=disabled)
+    registry = build_registry(disabled=disabled, modules=modules)
     report: dict[str, Any] = {"host": socket.gethostname(), "names": {k: sorted(t) for k, t in registry.specs.items()},
                               "write_error": None}
     try:
@@ -139,7 +143,7 @@ def check_nodes(ray: Any, registry: Registry, planned: list[PlannedRun], inv: In
         probe = f".ray-probe-{node['NodeID'][:12]}-{token[:8]}"
         strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
         refs[probe] = (node, inspect.options(scheduling_strategy=strategy).remote(
-            sorted(registry.disabled), runs_dir, probe, token))
+            sorted(registry.disabled), inv.plugin_modules, runs_dir, probe, token))
     problems = []
     needed = _needed(registry, planned, inv)
     for probe, (node, ref) in refs.items():
@@ -205,11 +209,12 @@ _DATASETS: dict[tuple[str, str, int | None], Any] = {}
 
 
 def _train_task(inv: Invocation, run_id: str, device_type: str, disabled: list[str], events: Any) -> dict[str, Any]:
-    """One run on a worker: the registry from entry points, the dataset cached in this worker process."""
+    """One run on a worker: the registry from entry points and the invocation's ``--plugin-module`` modules,
+    the dataset cached in this worker process."""
     import torch
 
     torch.set_num_threads(max(1, int(inv.executor.cpus_per_run)))
-    registry = build_registry(disabled=disabled)
+    registry = build_registry(disabled=disabled, modules=inv.plugin_modules)
     registry.pm.register(_Forwarder(events), name="ray-run-events")
     (run,) = [p for p in plan(registry, inv, device_type=device_type) if p.config.run_id == run_id]
     key = (inv.dataset, str(inv.data_dir), inv.resolution)

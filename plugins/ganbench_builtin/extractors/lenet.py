@@ -24,12 +24,13 @@ weights do not depend on the machine's GPU. Training uses a forked RNG and
 never disturbs the run's random stream.
 
 Trained weights are cached as ``<cache_dir>/extractors/lenet-<hash16>.pt``,
-keyed by the SHA-256 of the training data (pixels, labels, shape) and the
-recipe. The extractor is registered with torch-fidelity under
-``lenet-<dataset>-<hash8>`` (the dataset's short name: an image folder's last
-part, never its path), which is also the label of its scores, so scores
-from different training data (another dataset, split or resolution) never
-share a name.
+keyed by the SHA-256 of the training data (pixels, labels, shape), the
+recipe and the extraction's version (:data:`EXTRACTION`). The extractor is
+registered with torch-fidelity under ``lenet-<dataset>-<hash8>`` (the
+dataset's short name: an image folder's last part, never its path; the hash
+of the training data and recipe), which is also the label of its scores, so
+scores from different training data (another dataset, split or resolution)
+never share a name.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ CLASS_LOGITS = "logits"
 FEATURE_DIM = 128
 RECIPE = {"version": 1, "seed": 0, "lr": 2e-3, "batch": 128, "images_per_run": 20_000, "min_epochs": 1,
           "max_epochs": 20, "dropout": 0.25, "shift": 2, "widths": (16, 32), "hidden": 256, "features": FEATURE_DIM}
+
+#: How images reach the network, in training and in :meth:`LeNetExtractor.forward`. ``version`` is bumped
+#: whenever that code changes (2: images scaled to [-1, 1] once, after ``to_float`` stopped rescaling floats);
+#: it keys the cached weights (:func:`weights_digest`) and, with them, the cached reference statistics, so
+#: a fix never reads back what the broken code wrote. It is not in the extractor's name (the score label):
+#: a fix must not make earlier, correct scores incomparable.
+EXTRACTION = {"version": 2, "scale": "x / 127.5 - 1", "greyscale": "mean of 3 channels", "resize": "bilinear"}
 
 #: registered name -> weights file, filled by :func:`prepare`.
 _WEIGHTS: dict[str, Path] = {}
@@ -91,6 +99,18 @@ def training_digest(dataset: ImageDataset) -> str:
     h = hashlib.sha256(dataset_digest(dataset).encode())
     h.update(repr(sorted(RECIPE.items())).encode())
     return h.hexdigest()
+
+
+def weights_digest(dataset: ImageDataset, digest: str | None = None) -> str:
+    """The key of the cached weights: the training data and recipe, and the extraction's version."""
+    h = hashlib.sha256((digest or training_digest(dataset)).encode())
+    h.update(version().encode())
+    return h.hexdigest()
+
+
+def version() -> str:
+    """The extraction's version and parameters, as :func:`ganbench_builtin.fidelity.extraction_tag` takes them."""
+    return repr(sorted(EXTRACTION.items()))
 
 
 def extractor_name(dataset: ImageDataset, digest: str | None = None) -> str:
@@ -154,7 +174,7 @@ def prepare(dataset: ImageDataset, cache_dir: Path) -> tuple[str, Path]:
     """Train (or load from the cache) the extractor for ``dataset``; register it; return (name, weights file)."""
     digest = training_digest(dataset)
     name = extractor_name(dataset, digest)
-    path = Path(cache_dir) / "extractors" / f"lenet-{digest[:16]}.pt"
+    path = Path(cache_dir) / "extractors" / f"lenet-{weights_digest(dataset, digest)[:16]}.pt"
     usable = path.is_file() and _loads(path)
     if path.is_file() and not usable:
         warnings.warn(f"the cached extractor {path} is corrupt or not a lenet extractor; training it again", stacklevel=2)
@@ -162,7 +182,8 @@ def prepare(dataset: ImageDataset, cache_dir: Path) -> tuple[str, Path]:
         _say(f"training the lenet extractor for {dataset.name} ({len(dataset):,} images, {epochs_for(len(dataset))} "
              f"epochs on the CPU); done once, then cached in {path.parent}")
         state, config = train(dataset)
-        save_torch(path, {"state": state, "config": config, "recipe": dict(RECIPE), "data_sha256": digest,
+        save_torch(path, {"state": state, "config": config, "recipe": dict(RECIPE), "extraction": dict(EXTRACTION),
+                          "data_sha256": digest,
                           "dataset": dataset.name, "resolution": dataset.resolution})
     _WEIGHTS[name] = path
     if name not in FEATURE_EXTRACTORS_REGISTRY:

@@ -22,9 +22,11 @@ Protocol:
   same latents; a conditional model gets labels in the dataset's class
   proportions.
 - Reference: the whole dataset as loaded (the training split), cached on
-  disk per (content hash, split, resolution, extractor).
+  disk per (content hash, split, resolution, extractor, extraction version:
+  :func:`ganbench_builtin.fidelity.extraction_tag`).
 - Extractor: ``--extractor``; by default the dataset's domain extractor when
-  it has one (:data:`DOMAIN_EXTRACTORS`: ``lenet`` for digits and mnist),
+  its spec names one (``DatasetSpec.default_extractor``: ``lenet`` for digits
+  and mnist; ``ganbench run`` and ``ganbench score`` fill it in),
   otherwise ``inception-v3-compat``, whose weights must be on disk
   (``--inception-weights``). Any other extractor torch-fidelity has
   registered (``vgg16``, ``clip-*``, ``dinov2-*``) may be named too; those
@@ -46,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch_fidelity
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ganbench import UsageError
@@ -58,16 +61,13 @@ from ganbench_builtin.fidelity import (
     calculate,
     dataset_digest,
     extraction_batch_size,
+    extraction_tag,
     inception_label,
     named_scores,
     reference_cache_name,
     resolve_inception_weights,
 )
 from ganbench_builtin.extractors import lenet
-
-#: dataset name -> its domain extractor, the default for that dataset. A labelled
-#: dataset not listed here can still ask for one with --extractor lenet.
-DOMAIN_EXTRACTORS = {"digits": "lenet", "mnist": "lenet"}
 
 #: default generated samples per evaluation, by extractor kind.
 DEFAULT_SAMPLES = {"lenet": 10_000, "other": 50_000}
@@ -83,20 +83,20 @@ class Setup:
     label: str  # the name in score keys
     weights: Path | None
     default_samples: int
+    #: the name of the reference set's cached statistics and features, which holds the extraction's version
     reference_cache: str
     #: the extractor's layer of logits over the dataset's own classes (None: it classifies something else)
     class_layer: str | None = None
 
 
-def default_extractor(dataset_name: str) -> str:
-    return DOMAIN_EXTRACTORS.get(dataset_name.split(":", 1)[0], INCEPTION)
-
-
 def resolve(ctx: MetricContext) -> Setup:
-    requested = ctx.options.extractor or default_extractor(ctx.dataset.name)
+    """The extractor the options name, prepared; Inception when they name none (the caller fills in the
+    dataset's own default, ``DatasetSpec.default_extractor``, before it gets here)."""
+    requested = ctx.options.extractor or INCEPTION
+    version = f"torch-fidelity {torch_fidelity.__version__}"  # its extractors' code ships with it
     if requested == "lenet":
         name, weights = lenet.prepare(ctx.dataset, ctx.cache_dir)
-        extractor, label, default = name, name, DEFAULT_SAMPLES["lenet"]
+        extractor, label, default, version = name, name, DEFAULT_SAMPLES["lenet"], lenet.version()
     elif requested == INCEPTION:
         weights = resolve_inception_weights(ctx.options.inception_weights, ctx.cache_dir)
         extractor, label, default = INCEPTION, inception_label(weights), DEFAULT_SAMPLES["other"]
@@ -105,7 +105,8 @@ def resolve(ctx: MetricContext) -> Setup:
     else:
         known = ["lenet", *sorted(FEATURE_EXTRACTORS_REGISTRY)]
         raise UsageError(f"Unknown feature extractor {requested!r} for --extractor; choose one of {', '.join(known)}.")
-    cache = reference_cache_name(ctx.dataset, label if label != extractor else "", dataset_digest(ctx.dataset))
+    tag = extraction_tag(extractor, version, weights)
+    cache = reference_cache_name(ctx.dataset, tag, dataset_digest(ctx.dataset))
     return Setup(extractor, label, weights, default, cache, lenet.CLASS_LOGITS if requested == "lenet" else None)
 
 
