@@ -262,7 +262,7 @@ def matched_options(spec: ModelSpec, ctx: BuildContext, plugin: str = "") -> dic
         raise UsageError(
             f"The family {spec.name!r}{origin} cannot be capacity-matched at {ctx.data.resolution} px: the best "
             f"values of its knobs ({', '.join(f'{k}={v}' for k, v in match.knobs.items())}) reach {match.describe()} "
-            f"of the target ({TARGET_SOURCE}), outside ±{TOLERANCE:.0%}. Its architecture spends parameters and "
+            f"of the target (DCGAN with 128 channels at its finest stage; docs/recipes.md), outside ±{TOLERANCE:.0%}. Its architecture spends parameters and "
             "FLOPs in another proportion than the target's; train it with --recipe paper."
         )
     return match.knobs
