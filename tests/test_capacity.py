@@ -20,7 +20,10 @@ from ganbench.data import DataInfo
 from ganbench.errors import UsageError
 from ganbench.leaderboard import compile_leaderboard
 from ganbench.model import BuildContext, TrainSettings
-from ganbench.runner import Invocation, execute, plan
+from ganbench.cli import build_parser, invocation_from_args
+from ganbench.runner import Invocation, execute, load_dataset, plan
+from ganbench.scoring import run_generator
+from ganbench.suite import load_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -146,3 +149,17 @@ def test_matched_and_paper_runs_are_different_leaderboard_rows(registry, tmp_pat
     assert matched[0].params_generator > paper[0].params_generator
     board = compile_leaderboard(paper + matched)
     assert sorted(board["recipe"]) == ["matched", "paper"] and len(board) == 2
+    # `ganbench score RUN_DIR` rebuilds the matched size from the config alone, and its weights load into it
+    inv = Invocation(**common, settings=TrainSettings(batch_size=8, recipe="matched"))
+    (run,) = plan(registry, inv)
+    rebuilt = run_generator(registry, inv.runs_dir / matched[0].run_id, run.config, load_dataset(registry, inv), CPU,
+                            "final")
+    assert sum(p.numel() for p in rebuilt.generator.parameters()) == matched[0].params_generator
+
+
+def test_a_suite_may_name_the_matched_recipe(registry, tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\nplugins = ["dcgan"]\nbudget = "2steps"\nrecipe = "matched"\n')
+    args = build_parser(load_suite(path).defaults).parse_args(["run", str(path)])
+    (run,) = plan(registry, invocation_from_args(args))
+    assert run.config.recipe == "matched" and run.config.as_dict()["recipe"] == "matched"
