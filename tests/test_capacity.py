@@ -163,3 +163,13 @@ def test_a_suite_may_name_the_matched_recipe(registry, tmp_path):
     args = build_parser(load_suite(path).defaults).parse_args(["run", str(path)])
     (run,) = plan(registry, invocation_from_args(args))
     assert run.config.recipe == "matched" and run.config.as_dict()["recipe"] == "matched"
+
+
+def test_knobs_that_are_not_declared_options_and_a_bad_batch_are_reported_when_plugins_load():
+    from ganbench.specs import spec_problems
+
+    spec = ModelSpec("x", _build_mlp, "an MLP", "-", "nonsaturating", capacity_knobs={"width": [8, 16]}, batch_size=0)
+    problems = spec_problems("model", spec)
+    assert any("capacity_knobs names 'width', which is not one of its options" in p for p in problems)
+    assert any("capacity_knobs['width'] must be a non-empty tuple" in p for p in problems)
+    assert any("batch_size must be a positive int or None, not 0" in p for p in problems)
