@@ -54,7 +54,12 @@ N_h (hidden)    64 (§4)                       8
 gamma           0.5 (carpedm20, TTUR)         0.75 (Lucic et al.; §1.5)
 lambda_k        0.001 (§3.4)                  0.01
 lr_g / lr_d     1e-4 / 1e-4 (carpedm20)       3e-4 / 1e-4
+batch           16 (carpedm20, TTUR)          16
 ==============  ============================  ==================================
+
+The batch is the family's recipe value (``ModelSpec.batch_size``): every run
+uses the paper's 16 unless ``--batch-size`` is given, as the measurements
+below did.
 
 Adam betas (0.5, 0.999) for both networks (the paper gives an initial lr in
 [5e-5, 1e-4] and no betas; carpedm20's config says beta1 0.5 but its trainer
@@ -139,9 +144,6 @@ Departures, and why:
   per generator step (``--n-critic`` may change it).
 - The stall rule is ganbench's own reading of "decayed by a factor of 2 when
   M_global stalls"; carpedm20 simply halves every 100k steps.
-- None for the batch: the family's recipe names the paper's 16
-  (``ModelSpec.batch_size``), which every run uses unless ``--batch-size``
-  is given, as the measurements above did.
 """
 
 from __future__ import annotations
