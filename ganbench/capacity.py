@@ -11,7 +11,7 @@ How: a family declares the architecture knobs it has (:attr:`ganbench.ModelSpec.
 option -> its allowed values, in growing capacity). The core builds candidates on the ``meta`` device (no
 memory, no arithmetic), counts parameters and the FLOPs of one forward pass of each network with
 ``torch.utils.flop_counter`` on the inputs a real training step handed it (captured once, from a tiny CPU step
-at the smallest knobs), and searches the knobs (a nested ternary search, see :func:`search`: the worst of the
+at the smallest knobs), and searches the knobs (a nested binary search, see :func:`search`: the worst of the
 four deviations is unimodal in a knob that only grows capacity). Results are cached per process. A family
 whose best candidate misses any of the four targets by more than the tolerance is refused, with the four
 ratios it reached; no departure is recorded silently.
@@ -183,9 +183,10 @@ class Match:
 def search(knobs: Mapping[str, Sequence[Any]], cost: Callable[[dict[str, Any]], Capacity], target: Capacity) -> Match:
     """The knob values whose capacity deviates least from ``target``.
 
-    A nested ternary search: over the first knob, of the best the remaining knobs reach (recursively). It is
-    exact when every measure grows strictly with every knob, since the worst of the four log-deviations is then
-    unimodal in each knob; one knob takes ~2 log1.5(n) builds, two knobs the square of that.
+    A nested search: over the first knob, of the best the remaining knobs reach (recursively), each a binary
+    search on whether one step up the knob's values improves. It is exact when every measure grows strictly with
+    every knob, since the worst of the four log-deviations is then unimodal in each knob; one knob of n values
+    takes ~2 log2(n) builds, two knobs the square of that.
     """
     names = list(knobs)
     seen: dict[tuple, float] = {}
@@ -205,16 +206,13 @@ def search(knobs: Mapping[str, Sequence[Any]], cost: Callable[[dict[str, Any]], 
             return best({**fixed, name: values[i]}, rest[1:])
 
         lo, hi = 0, len(values) - 1
-        while hi - lo > 2:
-            a, b = lo + (hi - lo) // 3, hi - (hi - lo) // 3
-            fa, fb = at(a)[0], at(b)[0]
-            if fa < fb:
-                hi = b
-            elif fa > fb:
-                lo = a
+        while lo < hi:  # a binary search on the sign of the step: two builds per halving
+            mid = (lo + hi) // 2
+            if at(mid)[0] <= at(mid + 1)[0]:
+                hi = mid
             else:
-                lo, hi = a, b
-        return min((at(i) for i in range(lo, hi + 1)), key=lambda found: found[0])
+                lo = mid + 1
+        return at(lo)
 
     _, chosen = best({}, names)
     return Match(dict(chosen), cost(chosen), target)
