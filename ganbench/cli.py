@@ -139,7 +139,9 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where datasets are looked for and downloaded")
     run.add_argument("--no-download", action="store_true", help="never download; fail if the data are not on disk")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    run.add_argument("--batch-size", type=_positive_int, default=64, help="mini-batch size, the same for every run")
+    run.add_argument("--batch-size", type=_positive_int, default=None,
+                     help="mini-batch size for every run (default: each family's recipe, 64 unless it names one; "
+                     "BEGAN's is 16)")
     run.add_argument("--resolution", type=_positive_int, default=None,
                      help="resize the dataset to this square resolution (default: the dataset's own)")
     run.add_argument("--n-critic", type=_positive_int, default=None,
@@ -149,9 +151,11 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--lr", type=float, default=None, help="learning rate for every optimiser (default: the family's)")
     recipe = run.add_argument_group("recipe and training options, applied to every family alike and recorded in "
                                     "each run's config, identity and leaderboard row (see docs/recipes.md)")
-    recipe.add_argument("--recipe", choices=("paper",), default="paper",
+    recipe.add_argument("--recipe", choices=("paper", "matched"), default="paper",
                         help="paper: each family's published settings at the resolutions it published, with every "
-                        "departure and extrapolation documented in docs/recipes.md")
+                        "departure and extrapolation documented in docs/recipes.md; matched: the same, with each "
+                        "family's architecture sized so that G and D hold one target's parameters and FLOPs per "
+                        "image within 10%% (families that cannot are refused)")
     recipe.add_argument("--lr-g", type=float, default=None, help="generator learning rate (overrides every recipe)")
     recipe.add_argument("--lr-d", type=float, default=None,
                         help="discriminator learning rate (overrides every recipe; with --lr-g: TTUR)")

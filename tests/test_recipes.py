@@ -20,6 +20,11 @@ M14 = "Mirza & Osindero 2014 §4.1; REFERENCES §2.3"
 D15 = "Denton et al. 2015 §4, eyescream; REFERENCES §2.2"
 K17 = "Karras et al. 2017 App. A; official Theano CIFAR-10 config; REFERENCES §2.6"
 GUL = "Gulrajani et al. 2017 Algorithm 1; REFERENCES §8"
+B17 = "Berthelot et al. 2017 §4; REFERENCES §2.5"
+B17_LOSS = "Berthelot et al. 2017 §3.4; REFERENCES §2.5"
+CARPEDM20 = "carpedm20/BEGAN-tensorflow config.py; REFERENCES §2.5"
+CARPEDM20_TTUR = "carpedm20/BEGAN-tensorflow config.py, TTUR BEGAN run.sh; REFERENCES §2.5"
+SMALL = "ganbench, measured on the digits at 16 px (began.py); REFERENCES §2.5 for the paper's value"
 
 #: (table, setting) -> (the source it must cite, that source's published value), copied from REFERENCES by hand.
 PUBLISHED = {
@@ -74,6 +79,28 @@ PUBLISHED = {
     ("progressive", "gradient penalty target"): (K17, 750.0),
     ("progressive", "grow fraction"): (K17, 2_800 / 20_000),
     ("progressive", "ema of G"): (K17, "0.999 per batch of 16 (half-life 11.1 kimg)"),
+    ("began", "latent"): (B17, "uniform(64)"),
+    ("began", "objective"): (B17_LOSS, "began: L1 auto-encoder losses, k_t equilibrium"),
+    ("began", "n_critic"): (B17_LOSS, 1),
+    ("began", "k_0"): (B17_LOSS, 0.0),
+    ("began", "lambda_k from 32 px"): (B17_LOSS, 0.001),
+    ("began", "gamma from 32 px"): (CARPEDM20_TTUR, 0.5),
+    ("began", "width (n) from 32 px"): (B17, 64),
+    ("began", "hidden (N_h) from 32 px"): (B17, 64),
+    ("began", "optimiser"): (B17, "Adam"),
+    ("began", "lr_g from 32 px"): (CARPEDM20, 1e-4),
+    ("began", "lr_d from 32 px"): (CARPEDM20, 1e-4),
+    ("began", "betas"): (CARPEDM20, (0.5, 0.999)),
+    ("began", "lr decay"): (B17, "x0.5 when M_global stalls"),
+    ("began", "lr floor"): ("carpedm20/BEGAN-tensorflow config.py lr_lower_boundary; REFERENCES §2.5", 2e-5),
+    ("began", "batch_size"): (CARPEDM20_TTUR, 16),
+    # below 32 px: ganbench's small-image recipe, each value a departure from the paper's
+    ("began", "width (n) below 32 px"): (SMALL, 64),
+    ("began", "hidden (N_h) below 32 px"): (SMALL, 64),
+    ("began", "gamma below 32 px"): (SMALL, 0.5),
+    ("began", "lambda_k below 32 px"): (SMALL, 0.001),
+    ("began", "lr_g below 32 px"): (SMALL, 1e-4),
+    ("began", "lr_d below 32 px"): (CARPEDM20, 1e-4),
     ("objectives", "wgan-gp n_critic"): (GUL, 5),
     ("objectives", "wgan-gp lambda"): (GUL, 10.0),
     ("objectives", "hinge n_critic"): ("Miyato et al. 2018 §2 (CIFAR-10 recipe, n_dis 5); REFERENCES §8", 5),
@@ -149,3 +176,43 @@ def test_the_docs_can_be_regenerated(tmp_path):
     text = copy.read_text()
     assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old table" not in text
     assert recipes.render() in text
+
+
+def test_began_builds_with_the_tabled_recipe_below_and_from_32_px(registry):
+    """The small-image rows are what a 16 px run trains with, the paper's what a 32 px run does."""
+    from ganbench.plugin.data import DataInfo
+    from ganbench.plugin.model import BuildContext, TrainSettings
+    from ganbench_builtin.began import recipe
+
+    began = recipes.BEGAN
+    for resolution, where in ((16, "below 32 px"), (32, "from 32 px")):
+        values = recipe(resolution, {})
+        assert values["hidden"] == began[f"hidden (N_h) {where}"].value
+        assert values["gamma"] == began[f"gamma {where}"].value and values["lr_g"] == began[f"lr_g {where}"].value
+        info = DataInfo("x", 1, resolution)
+        ctx = BuildContext(info, registry.objective("began").build(), TrainSettings(8), torch.device("cpu"))
+        model = registry.model("began").build(ctx)
+        assert model.discriminator.encoder.fc.out_features == began[f"hidden (N_h) {where}"].value
+        assert model.objective.lambda_k == began[f"lambda_k {where}"].value
+        assert model.opt_g.param_groups[0]["lr"] == began[f"lr_g {where}"].value
+
+
+def test_began_plans_with_its_papers_batch_unless_the_user_gives_one(registry):
+    from ganbench.plugin.model import TrainSettings
+    from ganbench.execution.runner import Invocation, plan
+
+    began, dcgan = plan(registry, Invocation(plugins=("began", "dcgan"), device="cpu"))
+    assert began.config.batch_size == recipes.BEGAN["batch_size"].value == 16 and dcgan.config.batch_size == 64
+    assert began.config.hparams_label == "batch_size=16"  # a leaderboard row of its own, and in the identity
+    (given,) = plan(registry, Invocation(plugins=("began",), device="cpu", settings=TrainSettings(batch_size=64)))
+    assert given.config.batch_size == 64 and given.config.run_id != began.config.run_id
+
+
+def test_an_images_budget_gives_every_family_the_same_images_whatever_its_batch(registry, tmp_path):
+    from ganbench.training.budget import Budget
+    from ganbench.execution.runner import Invocation, execute
+
+    inv = Invocation(plugins=("began", "dcgan"), budget=Budget.parse("128img"), results=tmp_path, device="cpu")
+    began, dcgan = execute(registry, inv)
+    assert began.images == dcgan.images == 128
+    assert (began.steps, dcgan.steps) == (8, 2)  # batches of 16 and 64: four times the G updates for BEGAN

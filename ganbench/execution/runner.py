@@ -29,7 +29,8 @@ from ganbench.errors import ContractError, GanbenchError, UnknownNameError, Usag
 from ganbench.training.loop import TrainingLoop
 from ganbench.plugin.model import BuildContext, GanModel, TrainSettings
 from ganbench.plugin.objective import Objective
-from ganbench.training.options import apply_common_options, check_training_options, settings_of
+from ganbench.training.capacity import check_matchable, matched_context, matched_options
+from ganbench.training.options import apply_common_options, batch_for, check_training_options, settings_of
 from ganbench.plugin.registry import Registry
 from ganbench.training import backends
 from ganbench.training import checkpoint
@@ -197,8 +198,10 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
     options.check_targets(inv.plugin_options, [spec.name for pair in pairs for spec in pair])
     refuse_mismatches(registry, dataset_name, [m.name for m, _ in pairs], inv.evaluation.metrics)
     for model, _ in pairs:
+        if inv.settings.recipe == "matched":
+            check_matchable(model, inv.plugin_options.get(model.name, {}), str(registry.get("model", model.name).plugin))
         for m in inv.packs:
-            check_pack(model.name, model.packable, m, inv.settings.batch_size)
+            check_pack(model.name, model.packable, m, batch_for(model, inv.settings))
     for (model, objective), m in ((pair, m) for pair in pairs for m in inv.packs):
         if (model.name, objective.name, m) in seen:
             continue
@@ -214,7 +217,7 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
                 budget=inv.budget.text,
                 seed=seed,
                 device=kind,
-                batch_size=s.batch_size,
+                batch_size=batch_for(model, s),
                 n_critic=s.n_critic,
                 latent=s.latent,
                 separate_batches=s.separate_batches,
@@ -300,6 +303,18 @@ def check_requirements(planned: list[PlannedRun], dataset: ImageDataset) -> None
         )
 
 
+def size_matched(registry: Registry, planned: list[PlannedRun], dataset: ImageDataset) -> None:
+    """Under ``--recipe matched``, size every family for the data now (cached for training), so that one which
+    cannot be matched is refused with its reasons before any run trains (ganbench.training.capacity)."""
+    for run in planned:
+        if run.config.recipe != "matched":
+            continue
+        settings = settings_of(run.config, family_options(run.model, run.config))
+        objective = build_objective(run.objective, run.config.options)
+        ctx = BuildContext(dataset.info, objective, settings, torch.device("cpu"), run.config.seed)
+        matched_options(run.model, ctx, str(registry.get("model", run.model.name).plugin))
+
+
 def with_data_fingerprint(run: PlannedRun, dataset: ImageDataset) -> PlannedRun:
     """The run with the dataset's content fingerprint in its identity, when the dataset plugin gives one.
 
@@ -359,6 +374,7 @@ def run_locally(registry: Registry, inv: Invocation) -> list[RunRecord]:
 def train_planned(registry: Registry, inv: Invocation, planned: list[PlannedRun], dataset: ImageDataset) -> list[RunRecord]:
     """Train planned runs in this process, one after another (how every executor's worker trains)."""
     check_requirements(planned, dataset)
+    size_matched(registry, planned, dataset)
     inv = with_dataset_extractor(registry, inv)
     planned = [with_data_fingerprint(run, dataset) for run in planned]
     backends.configure(inv.deterministic)  # before anything runs on the device: cuBLAS reads its setting at start
@@ -464,6 +480,9 @@ def _train_locked(
         objective = build_objective(run.objective, config.options)
         check_built(objective, Objective, OBJECTIVE_METHODS, kind="objective")
         ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
+        ctx = matched_context(run.model, ctx, str(registry.get("model", run.model.name).plugin))
+        if config.recipe == "matched":  # the sizes ganbench chose (ganbench.training.capacity), for the record
+            record.capacity_knobs = {k: ctx.settings.options[k] for k in run.model.capacity_knobs}
         model = run.model.build(ctx)
         check_built(model, GanModel, MODEL_METHODS)
         model = pack(model, run.model.build, ctx, config.pack)

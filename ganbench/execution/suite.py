@@ -56,7 +56,7 @@ TOP_KEYS: dict[str, tuple[str | None, str, str]] = {
     "n_critic": ("n_critic", "posint", "discriminator steps per generator step"),
     "latent": ("latent", "str", "gaussian, uniform or sphere"),
     "lr": ("lr", "float", "learning rate for every optimiser"),
-    "recipe": ("recipe", "str", "paper: each family's published settings (docs/recipes.md)"),
+    "recipe": ("recipe", "str", "paper (each family's published settings) or matched (capacity held at one target; docs/recipes.md)"),
     "lr_g": ("lr_g", "float", "generator learning rate (overrides every recipe)"),
     "lr_d": ("lr_d", "float", "discriminator learning rate (overrides every recipe)"),
     "betas": ("betas", "str", "Adam betas for every optimiser, as '0,0.9'"),

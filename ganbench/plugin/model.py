@@ -37,7 +37,8 @@ class TrainSettings:
     ``None`` means "the family's or objective's own default".
     """
 
-    batch_size: int = 64
+    #: None: the family's recipe batch (``ModelSpec.batch_size``), else 64; see ``training_options.batch_for``.
+    batch_size: int | None = None
     n_critic: int | None = None
     latent: str | None = None
     separate_batches: bool = True
@@ -52,8 +53,8 @@ class TrainSettings:
     compile: bool = False
     #: Channels-last memory format for every network. Applied by the loop.
     channels_last: bool = False
-    #: ``paper``: each family's published settings (docs/recipes.md). Recorded with the run so that a
-    #: capacity-matched recipe can join it without changing what earlier runs mean.
+    #: ``paper``: each family's published settings; ``matched``: the same, with the architecture knobs sized so
+    #: that G and D hold one capacity target per resolution (ganbench.training.capacity; docs/recipes.md).
     recipe: str = "paper"
     #: Options applied by the core to every family alike (ganbench.training.options); None: the recipe's own.
     lr_g: float | None = None

@@ -66,6 +66,10 @@ class ModelSpec:
     family needs images); a run on another kind is refused before training.
     ``packable``: the family accepts ``--pack M`` (its discriminator is an
     ordinary module on unlabelled samples, see :mod:`ganbench.training.packing`).
+
+    ``capacity_knobs`` lets ``--recipe matched`` size the family (see the
+    field's comment and docs/plugins.md); ``batch_size`` is its recipe's batch
+    (BEGAN's paper trains with 16), which ``--batch-size`` overrides.
     """
 
     name: str
@@ -84,6 +88,14 @@ class ModelSpec:
     search_space: Mapping[str, Any] = field(default_factory=dict)
     data_kinds: tuple[str, ...] = (IMAGE,)
     packable: bool = False
+    #: The architecture knobs ``--recipe matched`` may turn: a family option (declared in ``options``) -> its
+    #: allowed values, ordered so that capacity grows with them (``{"width": tuple(range(8, 513, 4))}``).
+    #: The core searches them until parameters and forward FLOPs per image of G and of D are within ±10 % of
+    #: a per-resolution target (ganbench.training.capacity); empty: the family is refused under ``matched``.
+    capacity_knobs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The batch size of the family's recipe, used unless the user gives ``--batch-size``; None: the harness's
+    #: default (64). Recorded in every run's config like a batch size given by hand.
+    batch_size: int | None = None
     kind: str = "model"
 
 
@@ -268,8 +280,24 @@ def spec_problems(kind: str, spec: Any) -> list[str]:
         if not isinstance(option, PluginOption) or option.type not in (int, float, str, bool):
             problems.append(f"{label}: options holds {option!r}; declare PluginOption(name, type, default, help) "
                             "with type int, float, str or bool")
-    if kind == "model" and not isinstance(spec.objectives, tuple):
+    if kind == "model":
+        problems += _model_problems(label, spec)
+    return problems
+
+
+def _model_problems(label: str, spec: ModelSpec) -> list[str]:
+    problems = []
+    if not isinstance(spec.objectives, tuple):
         problems.append(f"{label}: objectives must be a tuple of objective names, not {type(spec.objectives).__name__}")
+    declared = {option.name for option in spec.options if isinstance(option, PluginOption)}
+    for knob, values in dict(spec.capacity_knobs).items():
+        if knob not in declared:
+            problems.append(f"{label}: capacity_knobs names {knob!r}, which is not one of its options; declare "
+                            f"PluginOption({knob!r}, ...) too")
+        if not isinstance(values, tuple) or not values:
+            problems.append(f"{label}: capacity_knobs[{knob!r}] must be a non-empty tuple of values, growing in capacity")
+    if spec.batch_size is not None and (not isinstance(spec.batch_size, int) or spec.batch_size < 1):
+        problems.append(f"{label}: batch_size must be a positive int or None, not {spec.batch_size!r}")
     return problems
 
 

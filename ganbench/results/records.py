@@ -239,6 +239,8 @@ class RunRecord:
     #: batch, in GFLOP (torch.utils.flop_counter, once at build; ganbench.training.cost). None: not measured.
     gflops_g: float | None = None
     gflops_d: float | None = None
+    #: Under ``--recipe matched``: the architecture knob values ganbench chose (ganbench.training.capacity); {} otherwise.
+    capacity_knobs: dict[str, Any] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     #: Scores of the intermediate evaluations, by budget fraction label ("50%"); final ones are ``scores``.

@@ -97,6 +97,26 @@ def _every_objective(probe: FamilyProbe, subject: str) -> None:
             check_logs(logs, "family.objectives", f"{subject} with {name}")
 
 
+def _capacity_knobs(probe: FamilyProbe, subject: str) -> None:
+    """Each declared knob builds at its first and last value, and capacity grows from the one to the other
+    (``--recipe matched`` searches the values assuming it does; see ganbench.training.capacity)."""
+    from ganbench.training.capacity import capacity_probe
+    from ganbench.plugin.model import BuildContext, TrainSettings
+
+    data = h.tiny_dataset(*SHAPE)
+    ctx = BuildContext(data.info, probe.objective(), TrainSettings(batch_size=h.BATCH, options=dict(probe.options)), h.CPU)
+    knobs = dict(probe.spec.capacity_knobs)
+    cost = capacity_probe(probe.spec, ctx)  # a crash here is reported as this contract's violation (Contract)
+    smallest = {name: values[0] for name, values in knobs.items()}
+    for name, values in knobs.items():
+        low, high = cost(smallest), cost({**smallest, name: values[-1]})
+        expect(high.params_g + high.params_d > low.params_g + low.params_d
+               and high.flops_g + high.flops_d >= low.flops_g + low.flops_d, "family.capacity_knobs", subject,
+               f"capacity_knobs[{name!r}] must list values in growing capacity: {name}={values[0]!r} gives "
+               f"{low.params_g + low.params_d:,} parameters, {name}={values[-1]!r} gives "
+               f"{high.params_g + high.params_d:,}")
+
+
 def state_contracts(probe: FamilyProbe) -> list[Contract]:
     subject = f"{probe.spec.name}@{h.shape_name(SHAPE)}"
     checks = {
@@ -104,4 +124,6 @@ def state_contracts(probe: FamilyProbe) -> list[Contract]:
         "family.train_step.no_host_sync": _no_host_sync, "family.init.cpu": _same_init_on_every_device,
         "family.objectives": _every_objective,
     }
+    if probe.spec.capacity_knobs:  # checked only for a family that takes part in --recipe matched
+        checks["family.capacity_knobs"] = _capacity_knobs
     return [Contract(cid, subject, lambda check=check: check(probe, subject)) for cid, check in checks.items()]

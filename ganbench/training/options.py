@@ -182,8 +182,11 @@ def settings_of(config: RunConfig, family_options: dict[str, Any] | None = None)
 
 
 def build_model(spec: ModelSpec, ctx: BuildContext) -> GanModel:
-    """The family's model with the options every family gets alike applied (spectral norm, lr and betas)."""
-    model = spec.build(ctx)
+    """The family's model with the options every family gets alike applied (capacity under ``--recipe matched``,
+    spectral norm, lr and betas)."""
+    from ganbench.training.capacity import matched_context
+
+    model = spec.build(matched_context(spec, ctx))
     apply_common_options(model, ctx.settings, spec.name)
     return model
 
@@ -202,8 +205,21 @@ def ema_weights(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
             for name, average in state.get("ema", {}).items()}
 
 
-#: ``--recipe`` values: each paper's own settings (docs/recipes.md; ``matched`` is still open there).
-RECIPES = ("paper",)
+#: ``--recipe`` values: each paper's own settings, or those with capacity matched (docs/recipes.md).
+RECIPES = ("paper", "matched")
+#: The batch size of a family whose recipe names none, when the user gives no ``--batch-size``.
+DEFAULT_BATCH = 64
+
+
+def batch_for(spec: ModelSpec, settings: TrainSettings) -> int:
+    """The batch a run trains with: ``--batch-size``, else the family's recipe (``ModelSpec.batch_size``), else 64.
+
+    Resolved while planning and recorded in the run config, so the identity and leaderboard show it exactly as
+    a batch given by hand.
+    """
+    if settings.batch_size is not None:
+        return settings.batch_size
+    return spec.batch_size if spec.batch_size is not None else DEFAULT_BATCH
 
 
 def check_training_options(settings: TrainSettings) -> None:

@@ -160,7 +160,7 @@ def profile_run(run: PlannedRun, dataset: ImageDataset, inv: Invocation, device:
     speed.prepare(model, s.precision, s.compile, s.channels_last, device)  # as the loop does
     model.latent_generator = torch.Generator(device).manual_seed(run.config.seed)
     on_device = data_on_device(inv.data_on_device, dataset, device)
-    stream = BatchStream(dataset, s.batch_size, run.config.seed, device, on_device=on_device)
+    stream = BatchStream(dataset, run.config.batch_size, run.config.seed, device, on_device=on_device)
     clock = _PhaseClock(device)
     images = 0
 

@@ -54,7 +54,12 @@ N_h (hidden)    64 (§4)                       8
 gamma           0.5 (carpedm20, TTUR)         0.75 (Lucic et al.; §1.5)
 lambda_k        0.001 (§3.4)                  0.01
 lr_g / lr_d     1e-4 / 1e-4 (carpedm20)       3e-4 / 1e-4
+batch           16 (carpedm20, TTUR)          16
 ==============  ============================  ==================================
+
+The batch is the family's recipe value (``ModelSpec.batch_size``): every run
+uses the paper's 16 unless ``--batch-size`` is given, as the measurements
+below did.
 
 Adam betas (0.5, 0.999) for both networks (the paper gives an initial lr in
 [5e-5, 1e-4] and no betas; carpedm20's config says beta1 0.5 but its trainer
@@ -139,9 +144,6 @@ Departures, and why:
   per generator step (``--n-critic`` may change it).
 - The stall rule is ganbench's own reading of "decayed by a factor of 2 when
   M_global stalls"; carpedm20 simply halves every 100k steps.
-- Batch size is the harness's (the same for every family, 64 by default);
-  the paper used 16: pass ``--batch-size 16`` for the paper's, as the
-  measurements above did.
 """
 
 from __future__ import annotations
@@ -160,10 +162,12 @@ from ganbench import (
     StepContext,
 )
 from ganbench import Draw, StepLogs
+from ganbench_builtin.recipes import BEGAN as RECIPE
+from ganbench_builtin.recipes import began_recipe
 
 LATENT_DIM = 64  # N_z
-BETAS = (0.5, 0.999)
-MIN_LR = 2e-5
+BETAS = RECIPE["betas"].value
+MIN_LR = RECIPE["lr floor"].value
 LR_PATIENCE = 1000
 #: The default patience, as a fraction of the run's budget, so that the decay can fire within a suite's budget.
 LR_PATIENCE_FRACTION = 0.25
@@ -174,12 +178,13 @@ MIN_IMPROVEMENT = 0.01
 PAPER_MIN_RESOLUTION = 32
 
 #: The paper's recipe (REFERENCES §2.5), used from 32 px up: n = 64 (§4), N_h = 64, gamma 0.5,
-#: lambda_k 0.001 (§3.4), one lr of 1e-4 for both networks (carpedm20).
-PAPER_RECIPE = {"width": 64, "hidden": 64, "gamma": 0.5, "lambda_k": 0.001, "lr_g": 1e-4, "lr_d": 1e-4}
+#: lambda_k 0.001 (§3.4), one lr of 1e-4 for both networks (carpedm20). Every value with its source:
+#: ``ganbench_builtin.recipes.BEGAN`` (docs/recipes.md).
+PAPER_RECIPE = began_recipe(small=False)
 #: Below 32 px (the digits at 16 px, MNIST at 28): ganbench's own values, measured on the digits (see
 #: "Why it collapsed"): a compressing bottleneck, Lucic et al.'s gamma for MNIST (REFERENCES §1.5), a
 #: controller and a generator fast enough for a few hundred steps, and n = 32 for a CPU's budget.
-SMALL_RECIPE = {"width": 32, "hidden": 8, "gamma": 0.75, "lambda_k": 0.01, "lr_g": 3e-4, "lr_d": 1e-4}
+SMALL_RECIPE = began_recipe(small=True)
 
 
 def recipe(resolution: int, options: dict[str, Any], lr: float | None = None) -> dict[str, float]:
@@ -463,7 +468,7 @@ def build(ctx: BuildContext) -> BeganModel:
 
 
 #: The settings this family uses, as documented by its spec (``ModelSpec.defaults``).
-DEFAULTS = {"latent": "uniform(64)", "betas": BETAS, "min_lr": MIN_LR,
+DEFAULTS = {"latent": "uniform(64)", "betas": BETAS, "min_lr": MIN_LR, "batch_size": RECIPE["batch_size"].value,
             f"recipe from {PAPER_MIN_RESOLUTION} px (paper)": PAPER_RECIPE,
             f"recipe below {PAPER_MIN_RESOLUTION} px (ganbench, measured on the digits)": SMALL_RECIPE,
             "lr_decay": f"x0.5 when M_global stalls for {LR_PATIENCE_FRACTION:g} of the budget"}

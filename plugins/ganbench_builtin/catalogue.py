@@ -17,6 +17,8 @@ from ganbench import (
     hookimpl, lazy, lazy_mapping,
 )
 
+from ganbench_builtin.recipes import BEGAN as BEGAN_RECIPE
+
 #: Resolutions a dataset is served at unless --resolution says otherwise (needed when planning, before loading).
 DIGITS_RESOLUTION = 16
 CELEBA_RESOLUTION = 64
@@ -62,6 +64,10 @@ def _width(default: int) -> PluginOption:
     return PluginOption("width", int, default, "base number of feature maps; smaller trains faster")
 
 
+#: The widths ``--recipe matched`` may choose for a family's ``width`` option (ganbench.training.capacity searches them).
+WIDTHS = tuple(range(4, 1025, 4))
+
+
 def _family(module: str, **fields) -> ModelSpec:
     return ModelSpec(build=lazy(f"ganbench_builtin.{module}:build"),
                      defaults=lazy_mapping(f"ganbench_builtin.{module}:DEFAULTS"), **fields)
@@ -82,8 +88,9 @@ vanilla = Contribution("the original GAN", models=[_family(
 
 dcgan = Contribution("deep convolutional GAN", models=[_family(
     "dcgan", name="dcgan",
-    # no default: the recipe's width depends on the resolution (128 at 32 px, the CIFAR variant; 64 otherwise)
-    options=(PluginOption("width", int, None, "base number of feature maps (recipe: 128 at 32 px, else 64)"),),
+    # None: the recipe per resolution decides (128 at 32 px, the CIFAR variant; 64 elsewhere)
+    options=(PluginOption("width", int, None, "channels of the finest stage (recipe: 128 at 32 px, 64 elsewhere)"),),
+    capacity_knobs={"width": WIDTHS},
     description="deep convolutional GAN: strided convolutions, batch norm, ReLU/LeakyReLU",
     paper="Radford et al. 2015", default_objective="nonsaturating", packable=True,
 )])
@@ -91,6 +98,7 @@ dcgan = Contribution("deep convolutional GAN", models=[_family(
 conditional = Contribution("class-conditional GAN", models=[_family(
     "conditional", name="conditional",
     options=(_width(64),),
+    capacity_knobs={"width": WIDTHS},
     description="class-conditional GAN: one-hot label joins z in G and the image planes in D (DCGAN nets)",
     paper="Mirza & Osindero 2014", default_objective="nonsaturating", requires_labels=True,
 )])
@@ -98,6 +106,7 @@ conditional = Contribution("class-conditional GAN", models=[_family(
 lapgan = Contribution("Laplacian pyramid of GANs", models=[_family(
     "lapgan", name="lapgan",
     options=(_width(64),),
+    capacity_knobs={"width": WIDTHS},
     description="Laplacian pyramid of GANs: MLP GAN at the coarsest level (about 8x8), conditional conv GANs per "
     "finer band",
     paper="Denton et al. 2015", default_objective="nonsaturating", objectives=LAPGAN_OBJECTIVES,
@@ -116,6 +125,8 @@ began = Contribution("boundary equilibrium GAN and its objective", models=[_fami
                           "steps without M_global improving before both lrs halve (default: a quarter of the budget)"),
              PluginOption("lr_patience_fraction", float, None,
                           "the same as a share of the budget (default 0.25)")),
+    capacity_knobs={"width": WIDTHS},
+    batch_size=BEGAN_RECIPE["batch_size"].value,  # the paper's 16 (REFERENCES §2.5; docs/recipes.md)
     description="boundary equilibrium GAN: auto-encoder discriminator (ELU, no batch norm), k_t balance",
     paper="Berthelot et al. 2017", default_objective="began", provides=RECONSTRUCTION,
 )], objectives=[_objective(
@@ -128,6 +139,7 @@ progressive = Contribution("progressive growing of GANs", models=[_family(
     "progressive", name="progressive",
     options=(_width(64), PluginOption("grow_fraction", float, None,
                                       "share of the budget spent growing (recipe: 0.14, docs/recipes.md)")),
+    capacity_knobs={"width": WIDTHS},
     description="progressive growing: fade-in of new resolutions, pixel norm, minibatch std, equalised lr",
     paper="Karras et al. 2017", default_objective="wgan-gp", objectives=("wgan-gp",),
 )])

@@ -5,8 +5,7 @@ The family modules read their constants from here, docs/recipes.md renders these
 tests/test_recipes.py pins every value against the source it cites. No torch import: this is plain data.
 
 Where ganbench departs from a paper, the entry holds the paper's value too and says why; where it extrapolates
-to a resolution the paper never trained at, the note says so. BEGAN's recipe lives with its module (it is being
-revised under issue 14 separately) and is not tabled here yet.
+to a resolution the paper never trained at, the note says so.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from pathlib import Path
 from ganbench import Cited, render_table
 
 RADFORD = "Radford et al. 2015 §4; REFERENCES §2.4"
-SAME_BATCH = ("ganbench trains every family with the harness's --batch-size (default 64), so a step budget buys "
-              "every family the same number of images")
+SAME_BATCH = ("ganbench's default batch for a family whose recipe names none: a step budget then buys these "
+              "families the same number of images, and a CPU step stays short; --batch-size sets another")
 SAME_ADAM = ("Adam as in DCGAN, so the budget buys every family the same kind of optimisation (the paper's SGD "
              "schedule needs far more updates than a benchmark budget)")
 
@@ -106,6 +105,48 @@ PROGRESSIVE = {
                       note="opt-in with --ema: under a short budget an average lags G by most of the run"),
 }
 
+B17 = "Berthelot et al. 2017 §4; REFERENCES §2.5"
+B17_OBJECTIVE = "Berthelot et al. 2017 §3.4; REFERENCES §2.5"
+CARPEDM20 = "carpedm20/BEGAN-tensorflow config.py; REFERENCES §2.5"
+CARPEDM20_TTUR = "carpedm20/BEGAN-tensorflow config.py, TTUR BEGAN run.sh; REFERENCES §2.5"
+#: Below 32 px the paper publishes nothing; ganbench's values were measured on the digits (began.py, "Why it
+#: collapsed"), each against the paper's value it replaces.
+SMALL = "ganbench, measured on the digits at 16 px (began.py); REFERENCES §2.5 for the paper's value"
+BEGAN = {
+    "latent": Cited("uniform(64)", B17),
+    "objective": Cited("began: L1 auto-encoder losses, k_t equilibrium", B17_OBJECTIVE),
+    "n_critic": Cited(1, B17_OBJECTIVE),
+    "k_0": Cited(0.0, B17_OBJECTIVE),
+    "lambda_k from 32 px": Cited(0.001, B17_OBJECTIVE),
+    "gamma from 32 px": Cited(0.5, CARPEDM20_TTUR),
+    "width (n) from 32 px": Cited(64, B17),
+    "hidden (N_h) from 32 px": Cited(64, B17),
+    "optimiser": Cited("Adam", B17),
+    "lr_g from 32 px": Cited(1e-4, CARPEDM20),
+    "lr_d from 32 px": Cited(1e-4, CARPEDM20),
+    "betas": Cited((0.5, 0.999), CARPEDM20),
+    "lr decay": Cited("x0.5 when the EMA of M_global has not improved by 1 % for a quarter of the budget", B17,
+                      paper="x0.5 when M_global stalls",
+                      note="the paper does not say when it stalls; a patience tied to the budget can fire within "
+                      "a suite's budget (carpedm20 halves every 100k steps)"),
+    "lr floor": Cited(2e-5, "carpedm20/BEGAN-tensorflow config.py lr_lower_boundary; REFERENCES §2.5"),
+    "batch_size": Cited(16, CARPEDM20_TTUR),
+    "width (n) below 32 px": Cited(32, SMALL, paper=64,
+                                   note="half the paper's n: about 4x cheaper per conv, for a CPU's budget"),
+    "hidden (N_h) below 32 px": Cited(8, SMALL, paper=64,
+                                      note="the digits' 64 numbers fit a 64-wide bottleneck uncompressed, so a flat "
+                                      "grey image reconstructs as well as a digit and k_t stays at 0; 8 compresses"),
+    "gamma below 32 px": Cited(0.75, SMALL, paper=0.5,
+                               note="Lucic et al. 2018's default for their small auto-encoder (REFERENCES §2.5)"),
+    "lambda_k below 32 px": Cited(0.01, SMALL, paper=0.001,
+                                  note="at 0.001 k_t peaked at 0.006 and fell back to 0; 0.01 reaches the ~0.05 at "
+                                  "which D rejects the fakes within a few hundred steps"),
+    "lr_g below 32 px": Cited(3e-4, SMALL, paper=1e-4,
+                              note="at D's lr the generator could not follow the auto-encoder's rejections (k_t "
+                              "back at 0); 3x D's lr keeps k_t at 0.05-0.12"),
+    "lr_d below 32 px": Cited(1e-4, CARPEDM20),
+}
+
 OBJECTIVES = {
     "wgan-gp n_critic": Cited(5, "Gulrajani et al. 2017 Algorithm 1; REFERENCES §8"),
     "wgan-gp lambda": Cited(10.0, "Gulrajani et al. 2017 Algorithm 1; REFERENCES §8"),
@@ -116,7 +157,15 @@ OBJECTIVES = {
 
 #: Every table, in the order docs/recipes.md shows them.
 TABLES = {"vanilla": VANILLA, "dcgan": DCGAN, "conditional": CONDITIONAL, "lapgan": LAPGAN,
-          "progressive": PROGRESSIVE, "objectives": OBJECTIVES}
+          "began": BEGAN, "progressive": PROGRESSIVE, "objectives": OBJECTIVES}
+#: BEGAN's paper recipe from 32 px and ganbench's below, keyed by the family's option names (began.py reads them).
+BEGAN_KNOBS = ("width (n)", "hidden (N_h)", "gamma", "lambda_k", "lr_g", "lr_d")
+
+
+def began_recipe(small: bool) -> dict[str, float]:
+    """BEGAN's settings by option name: below 32 px (``small``) ganbench's, from 32 px the paper's."""
+    where = "below 32 px" if small else "from 32 px"
+    return {label.split(" ")[0]: BEGAN[f"{label} {where}"].value for label in BEGAN_KNOBS}
 
 #: Marks the generated part of docs/recipes.md.
 BEGIN, END = "<!-- recipes: generated by python -m ganbench_builtin.recipes -->", "<!-- end of recipes -->"

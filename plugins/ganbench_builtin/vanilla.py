@@ -13,6 +13,11 @@ re-implementation of "the original GAN", as the brief specifies:
 Works on any image dataset by flattening; the layer widths do not change with
 the resolution, only the input and output layers do.
 
+It takes no part in ``--recipe matched`` (it declares no capacity knobs): an
+MLP does about 2 FLOPs per parameter per image, the target's conv nets 20-200,
+so no width holds both the target's parameters and its FLOPs; an MLP sized to
+either would be another model, not this one resized (docs/recipes.md).
+
 On vector data (a 1-D normal, PacGAN's 2-D ring and grid) it trains PacGAN's
 networks for 2-D data (Lin et al. 2018, ``synthetic_data_experiments/*/config.py``;
 REFERENCES §3), so the toy suites reproduce that protocol:

@@ -14,5 +14,9 @@ def ganbench_models() -> list[ganbench.ModelSpec]:
             description="a two-layer MLP GAN family",
             paper="ganbench-example (template)",
             default_objective="nonsaturating",
+            # To take part in --recipe matched, declare the options that size the networks and their values,
+            # in growing capacity (docs/plugins.md, "Taking part in --recipe matched"), e.g.
+            # options=(ganbench.PluginOption("width", int, None, "hidden units"),),
+            # capacity_knobs={"width": tuple(range(8, 1025, 8))},
         )
     ]
