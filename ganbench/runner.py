@@ -24,19 +24,19 @@ from .data import DATA_PLACEMENTS, BatchStream, DatasetRequest, ImageDataset, ch
 from .environment import capture, device_model, device_name
 from .executors import ExecutorOptions
 from .evaluation import EvalOptions, Evaluator, make_evaluator, preflight
-from .contracts import MODEL_METHODS, OBJECTIVE_METHODS, check_built
+from .contracts import OBJECTIVE_METHODS, check_built
 from .errors import ContractError, GanbenchError, UnknownNameError, UsageError
 from .loop import TrainingLoop
 from .model import BuildContext, GanModel, TrainSettings
 from .objective import Objective
-from .training_options import apply_common_options, check_training_options, settings_of
+from .training_options import build_model, check_training_options, settings_of
 from .plugins import Registry
 from . import backends, checkpoint, options, signals
 from .lock import RunLock, RunLockedError
 from .plots import plot_run
 from .speed import check_precision
 from .datakinds import refuse_mismatches
-from .packing import check_pack, pack
+from .packing import check_pack
 from .selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
@@ -449,10 +449,7 @@ def _train_locked(
         objective = build_objective(run.objective, config.options)
         check_built(objective, Objective, OBJECTIVE_METHODS, kind="objective")
         ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
-        model = run.model.build(ctx)
-        check_built(model, GanModel, MODEL_METHODS)
-        model = pack(model, run.model.build, ctx, config.pack)
-        apply_common_options(model, settings, run.model.name)
+        model = build_model(run.model, ctx)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))
