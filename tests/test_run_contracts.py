@@ -9,7 +9,7 @@ from torch import nn
 
 import ganbench
 from ganbench.training.budget import Budget
-from ganbench.plugin.contracts import check_critic_output, check_images, critic_outputs_unchecked
+from ganbench.plugin.contracts import check_critic_output, check_images, check_vectors, critic_outputs_unchecked
 from ganbench.errors import ContractError
 from ganbench.plugin.model import TrainSettings
 from ganbench.plugin.registry import PluginInfo, build_registry
@@ -92,11 +92,16 @@ def test_each_broken_contract_fails_its_run_naming_it_the_family_and_its_distrib
     records = execute(registry, inv)
     by_family = {r.family: r for r in records}
     assert by_family.pop("vanilla").status == "completed"  # a broken plugin never costs the others
-    for family, contract in FLAWS.items():
+    assert_failed_naming(by_family, FLAWS, "(flawed_mod) from ganbench-flawed 0.7")
+
+
+def assert_failed_naming(by_family, flaws, origin):
+    """Each flawed family's run failed, naming the family, its entry point and distribution, and the contract."""
+    for family, contract in flaws.items():
         record = by_family[family]
         assert record.status == "failed", family
-        assert record.error.startswith(f"The family {family!r} (entry point 'flawed' (flawed_mod) from "
-                                       "ganbench-flawed 0.7) broke the plugin contract family."), record.error
+        assert record.error.startswith(f"The family {family!r} (entry point 'flawed' {origin}) broke the plugin "
+                                       "contract family."), record.error
         assert contract in record.error, record.error
 
 
@@ -154,3 +159,66 @@ def test_turning_the_critic_check_off_holds_in_its_own_thread_only():
         check_critic_output(wrong, batch)  # still off after a nested block ends
     with pytest.raises(ContractError):
         check_critic_output(wrong, batch)  # and on again after the outer one
+
+
+# -- vectors: shape (B, D), floating point, finite; no [-1, 1] range unless the dataset declares one ----------
+
+
+class VectorGenerator(nn.Module):
+    def __init__(self, flaw):
+        super().__init__()
+        self.flaw = flaw
+        self.net = nn.Linear(2, 2)
+
+    def forward(self, z):
+        x = 10 * self.net(z)  # far outside [-1, 1], as vectors on the data's own scale may be
+        if self.flaw == "vec-shape":
+            return x.unsqueeze(1)
+        if self.flaw == "vec-dtype":
+            return x.round().to(torch.int64)
+        if self.flaw == "vec-nan":
+            return torch.where(x > 0, x, float("nan"))
+        return x
+
+
+VECTOR_FLAWS = {
+    "vec-shape": "generate returned shape (2500, 1, 2) for 2500 latents; the data needs (2500, 2) (N, D: 2-D vectors)",
+    "vec-dtype": "generate returned torch.int64; vectors are floating point",
+    "vec-nan": "generate returned non-finite values",
+}
+
+
+class FlawedVectors:
+    GANBENCH_API_VERSION = 1
+
+    @ganbench.hookimpl
+    def ganbench_models(self):
+        def build(flaw):
+            def make(ctx):
+                g, d = VectorGenerator(flaw), nn.Linear(2, 1)
+                return ganbench.AdversarialModel(g, d, torch.optim.Adam(g.parameters()),
+                                                 torch.optim.Adam(d.parameters()), ctx.objective, ctx,
+                                                 latent_dim=2, latent="gaussian")
+            return make
+
+        return [ganbench.ModelSpec(name, build(name), "flawed on purpose", "nobody", "nonsaturating",
+                                   data_kinds=(ganbench.VECTOR,)) for name in (*VECTOR_FLAWS, "vec-wide")]
+
+
+def test_vector_generators_are_checked_for_shape_dtype_and_finite_values_not_range(tmp_path):
+    registry = build_registry(disabled=["progress"], extra=[(PluginInfo("flawed", "flawed_vec", "ganbench-flawed",
+                                                                        "0.8"), FlawedVectors())])
+    inv = Invocation(plugins=(*VECTOR_FLAWS, "vec-wide"), dataset="ring", budget=Budget.parse("1steps"),
+                     results=tmp_path, device="cpu", settings=TrainSettings(batch_size=20))
+    by_family = {r.family: r for r in execute(registry, inv)}
+    assert by_family.pop("vec-wide").status == "completed"  # samples around 10 on a unit ring: a scale, not a flaw
+    assert_failed_naming(by_family, VECTOR_FLAWS, "(flawed_vec) from ganbench-flawed 0.8")
+
+
+def test_a_declared_range_of_vectors_is_enforced():
+    points = torch.tensor([[0.5, -0.9], [1.5, 0.0]])
+    check_vectors(points, 2, 2)  # no range declared: any finite scale
+    check_vectors(points, 2, 2, value_range=(-2.0, 2.0))
+    with pytest.raises(ContractError, match=r"values in \[-0.9, 1.5\]; this dataset's vectors lie in \[-1, 1\]"):
+        check_vectors(points, 2, 2, value_range=(-1.0, 1.0))
+    check_vectors(torch.full((2, 2), float("inf")), 2, 2, values=False)  # values read only when asked (once a process)

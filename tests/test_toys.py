@@ -252,3 +252,15 @@ def test_a_vector_run_resumes_from_a_checkpoint_exactly(tmp_path):
     for net in ("generator", "discriminator"):
         for key, value in finished[net].items():
             assert torch.equal(value, resumed[net][key]), (net, key)
+
+
+def test_scoring_a_packed_run_rebuilds_it_with_its_pack_and_reproduces_its_scores(tmp_path, capsys):
+    """`ganbench score RUN_DIR` on a --pack 2 run: the packed D's weights load, and the recorded scores come out."""
+    assert main(["run", "--dataset", "ring", "--plugins", "vanilla", "--pack", "2", "--budget", "4steps",
+                 "--batch-size", "20", "--eval-at=", "--results", str(tmp_path)]) == 0
+    (record,) = _records(tmp_path)
+    assert record.pack == "2" and set(record.scores) == {"modes2500", "hq2500", "rkl2500"}
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "runs" / record.run_id), "--device", "cpu", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["kind"] == "run" and scored["scores"] == pytest.approx(record.scores, nan_ok=True)

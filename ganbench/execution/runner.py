@@ -24,13 +24,13 @@ from ganbench.plugin.data import DATA_PLACEMENTS, BatchStream, DatasetRequest, I
 from ganbench.execution.environment import capture, device_model, device_name
 from ganbench.execution.executors import ExecutorOptions
 from ganbench.scoring.evaluation import EvalOptions, Evaluator, make_evaluator, preflight
-from ganbench.plugin.contracts import MODEL_METHODS, OBJECTIVE_METHODS, check_built
+from ganbench.plugin.contracts import OBJECTIVE_METHODS, check_built
 from ganbench.errors import ContractError, GanbenchError, UnknownNameError, UsageError
 from ganbench.training.loop import TrainingLoop
 from ganbench.plugin.model import BuildContext, GanModel, TrainSettings
 from ganbench.plugin.objective import Objective
 from ganbench.training.capacity import check_matchable, matched_context, matched_options
-from ganbench.training.options import apply_common_options, batch_for, check_training_options, settings_of
+from ganbench.training.options import batch_for, build_model, check_training_options, settings_of
 from ganbench.plugin.registry import Registry
 from ganbench.training import backends
 from ganbench.training import checkpoint
@@ -40,7 +40,7 @@ from ganbench.execution.lock import RunLock, RunLockedError
 from ganbench.results.plots import plot_run
 from ganbench.training.speed import check_precision
 from ganbench.plugin.datakinds import refuse_mismatches
-from ganbench.training.packing import check_pack, pack
+from ganbench.training.packing import check_pack
 from ganbench.scoring.selection import (
     BEST_INFO, BEST_WEIGHTS, best_of, heldout_seed, regular_scores, selection_options, with_selection,
 )
@@ -483,10 +483,7 @@ def _train_locked(
         ctx = matched_context(run.model, ctx, str(registry.get("model", run.model.name).plugin))
         if config.recipe == "matched":  # the sizes ganbench chose (ganbench.training.capacity), for the record
             record.capacity_knobs = {k: ctx.settings.options[k] for k in run.model.capacity_knobs}
-        model = run.model.build(ctx)
-        check_built(model, GanModel, MODEL_METHODS)
-        model = pack(model, run.model.build, ctx, config.pack)
-        apply_common_options(model, settings, run.model.name)
+        model = build_model(run.model, ctx)
         counts = model.parameter_counts()
         record.params_generator = sum(v for k, v in counts.items() if k.startswith("generator"))
         record.params_discriminator = sum(v for k, v in counts.items() if not k.startswith("generator"))

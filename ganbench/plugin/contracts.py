@@ -11,6 +11,7 @@ grid's images), so the zero-host-sync guarantee of a training step holds
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -53,28 +54,62 @@ def check_step_logs(logs: Any) -> None:
                             contract="family.train_step.logs")
 
 
+def _check_generated(x: Any, expected: tuple[int, ...], layout: str, dtype_rule: str) -> None:
+    """Type, shape and dtype of what ``generate`` returned: metadata only, free."""
+    if not isinstance(x, torch.Tensor):
+        raise ContractError(f"generate returned {type(x).__name__}, not a tensor of shape {expected}.",
+                            contract="family.generate.shape")
+    if tuple(x.shape) != expected:
+        raise ContractError(f"generate returned shape {tuple(x.shape)} for {expected[0]} latents; the data needs "
+                            f"{expected} ({layout}).", contract="family.generate.shape")
+    if not x.is_floating_point():
+        raise ContractError(f"generate returned {x.dtype}; {dtype_rule}.", contract="family.generate.dtype")
+
+
+def _extremes(x: torch.Tensor) -> tuple[float, float]:
+    """The smallest and largest value (NaN when there is one): one read from the device."""
+    low, high = torch.stack(torch.aminmax(x.detach().float())).tolist()
+    return low, high
+
+
 def check_images(images: Any, n: int, channels: int, resolution: int, values: bool = True) -> None:
     """``generate`` returned ``n`` float images of the data's shape with (when ``values``) values in [-1, 1].
 
     The range check reads the images' extremes (one read): the loop asks for it
     once per process, at the first grid it draws, so a step never waits for it.
     """
-    expected = (n, channels, resolution, resolution)
-    if not isinstance(images, torch.Tensor):
-        raise ContractError(f"generate returned {type(images).__name__}, not a tensor of shape {expected}.",
-                            contract="family.generate.shape")
-    if tuple(images.shape) != expected:
-        raise ContractError(f"generate returned shape {tuple(images.shape)} for {n} latents; the data needs "
-                            f"{expected} (N, channels, height, width).", contract="family.generate.shape")
-    if not images.is_floating_point():
-        raise ContractError(f"generate returned {images.dtype}; images are floating point in [-1, 1].",
-                            contract="family.generate.dtype")
+    _check_generated(images, (n, channels, resolution, resolution), "N, channels, height, width",
+                     "images are floating point in [-1, 1]")
     if not values:
         return
-    low, high = torch.stack(torch.aminmax(images.detach().float())).tolist()
+    low, high = _extremes(images)
     if not (low >= -1 - RANGE_SLACK and high <= 1 + RANGE_SLACK):  # NaN fails too
         raise ContractError(f"generate returned values in [{low:.4g}, {high:.4g}]; images must lie in [-1, 1] "
                             "(end the generator with tanh, or clamp).", contract="family.generate.range")
+
+
+def check_vectors(points: Any, n: int, dim: int, values: bool = True,
+                  value_range: tuple[float, float] | None = None) -> None:
+    """``generate`` returned ``n`` float vectors of the data's length with (when ``values``) finite values.
+
+    Vectors keep the data's own scale (the 1-D normal sits at 16, the grid spans
+    [-4, 4]), so no range is imposed unless the dataset declares one
+    (``meta["range"]``, see :data:`ganbench.plugin.data.RANGE`). Like the images' range, the
+    values are read once per process, at the first picture the loop draws.
+    """
+    _check_generated(points, (n, dim), f"N, D: {dim}-D vectors", "vectors are floating point, on the data's scale")
+    if not values:
+        return
+    low, high = _extremes(points)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ContractError(f"generate returned non-finite values (extremes {low} and {high}); every sample "
+                            "must be a finite number, or the exact metrics would score NaN or infinity.",
+                            contract="family.generate.range")
+    if value_range is not None:
+        lo, hi = value_range
+        if not (low >= lo - RANGE_SLACK and high <= hi + RANGE_SLACK):
+            raise ContractError(f"generate returned values in [{low:.4g}, {high:.4g}]; this dataset's vectors lie "
+                                f"in [{lo:g}, {hi:g}] (its declared range).", contract="family.generate.range")
 
 
 #: Whether :func:`check_critic_output` checks; the conformance kit turns it off while it trains a family,

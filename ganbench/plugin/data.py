@@ -26,6 +26,9 @@ from ganbench.plugin.specs import DATA_KINDS, IMAGE, VECTOR  # noqa: F401 - the 
 #: ``meta`` key of a known true distribution: ``{"centres": [[...], ...], "sigma": s}``, an equal-weight
 #: mixture of isotropic normals (a 1-D normal is a mixture of one), plus a ``"protocol"`` line.
 TRUTH = "truth"
+#: ``meta`` key of a range every vector sample lies in, ``(low, high)``, for a dataset that has one (data scaled
+#: to [-1, 1], say); the loop then checks generated vectors against it. Without it vectors keep any scale.
+RANGE = "range"
 
 
 @dataclass(frozen=True)

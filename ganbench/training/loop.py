@@ -24,8 +24,8 @@ import torch
 
 from ganbench.training.budget import Budget, Counters
 from ganbench.training.clock import TrainClock
-from ganbench.plugin.contracts import check_images, check_step_logs
-from ganbench.plugin.data import IMAGE, BatchStream
+from ganbench.plugin.contracts import check_images, check_step_logs, check_vectors
+from ganbench.plugin.data import IMAGE, RANGE, BatchStream
 from ganbench.errors import DivergedError
 from ganbench.training.grid import GRID_SIZE, picture_size, save_grid
 from ganbench.plugin.model import GanModel, StepContext
@@ -204,17 +204,20 @@ class TrainingLoop:
         with self.sampling(), torch.no_grad():
             images = self.model.generate(self.z_fixed, self.labels_fixed)
         data = self.stream.dataset
-        if data.kind != IMAGE:  # points drawn over the true distribution, each name with its own .npz beside it
-            for name in names:
-                save_grid(self.directory / "samples" / f"{name}.png", images, nrow=8, meta=data.meta)
-            return
-        # shape and dtype at every grid (free); the range, one read, at this process's first grid only
-        check_images(images, len(self.z_fixed), data.channels, data.resolution, values=not self._images_checked)
+        # shape and dtype at every grid (free); the values, one read, at this process's first grid only
+        if data.kind != IMAGE:
+            check_vectors(images, len(self.z_fixed), data.dim, values=not self._images_checked,
+                          value_range=data.meta.get(RANGE))
+        else:
+            check_images(images, len(self.z_fixed), data.channels, data.resolution, values=not self._images_checked)
         self._images_checked = True
+        # drawn once (vectors: points over the true distribution, with their .npz beside), copied to the other names
         first, *others = [self.directory / "samples" / f"{name}.png" for name in names]
-        save_grid(first, images, nrow=8)
+        save_grid(first, images, nrow=8, meta=data.meta)
         for path in others:
             write_bytes(path, first.read_bytes())
+            if data.kind != IMAGE:
+                write_bytes(path.with_suffix(".npz"), first.with_suffix(".npz").read_bytes())
 
     def state_dict(self) -> dict:
         """Everything the next step depends on (see ganbench.training.checkpoint)."""
