@@ -124,3 +124,27 @@ def test_workers_load_the_plugin_modules_of_the_command_line(fault_file, tmp_pat
     (path,) = results.glob("runs/*/run.json")
     record = RunRecord.read(path)
     assert (record.family, record.status, record.steps) == ("filegan", "completed", 5)
+
+
+@pytest.mark.slow  # about a minute on 2 busy cores: three Ray tasks that each start torch
+def test_a_tuning_study_submits_every_trial_at_once(fault_file, tmp_path, capsys):
+    from ganbench.training.budget import Budget
+    from ganbench.scoring.evaluation import EvalOptions
+    from ganbench.execution.executors import ExecutorOptions
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import Invocation
+    from ganbench.study.tuning import StudyRequest, run_study
+
+    base = Invocation(plugins=("vanilla",), dataset="gauss1d", budget=Budget.parse("5steps"), results=tmp_path,
+                      device="cpu", evaluation=EvalOptions(metrics=("ks",), cache_dir=tmp_path / "cache"),
+                      executor=ExecutorOptions(name="ray", cpus_per_run=1))
+    manifest = run_study(build_registry(disabled=["progress"]),
+                         StudyRequest(base=base, trials=2, confirm_seeds=1, metric="ks"))
+    out = capsys.readouterr().out
+    (family,) = manifest["families"]
+    assert [t["status"] for t in family["trials"]] == ["completed"] * 2
+    assert len({t["run_id"] for t in family["trials"]}) == 2
+    assert [r["status"] for r in family["confirm"]["runs"]] == ["completed"]
+    # two dispatches: both trials side by side, then the re-run of the best; not one dispatch per trial
+    assert [line.split(" on ")[0] for line in out.splitlines() if line.startswith("ray: ")] == ["ray: 2 runs",
+                                                                                                 "ray: 1 runs"]

@@ -9,6 +9,7 @@ without the built-in plugins still trains.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,3 +55,11 @@ def execute(registry: Registry, inv: Invocation) -> list[RunRecord]:
     if name == LOCAL and LOCAL not in registry.specs["executor"]:
         return run_locally(registry, inv)
     return registry.executor(name).execute(registry, inv)
+
+
+def many_at_once(registry: Registry, name: str) -> Callable[[Registry, list[Invocation]], list[list[RunRecord]]] | None:
+    """The executor ``name``'s ``execute_many`` (the runs of several invocations trained together, one record
+    list per invocation), or None when it trains one invocation at a time (``local``)."""
+    if name == LOCAL and LOCAL not in registry.specs["executor"]:
+        return None
+    return registry.executor(name).execute_many

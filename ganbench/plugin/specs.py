@@ -233,12 +233,18 @@ class ExecutorSpec:
     built-in ``local`` trains them one by one in this process; ``ray`` spreads
     them over a Ray cluster. A SLURM or Kubernetes executor can come from a
     third-party package the same way.
+
+    ``execute_many(registry, invocations)``, optional, trains the runs of several
+    invocations at once (the trials of a ``ganbench tune`` study, which differ in
+    their settings) and returns one record list per invocation, in order. Without
+    it, the invocations go to ``execute`` one after another.
     """
 
     name: str
     execute: Callable[..., list[Any]]
     description: str
     kind: str = "executor"
+    execute_many: Callable[..., list[list[Any]]] | None = None
 
 
 SPEC_TYPES: dict[str, type] = {
@@ -272,6 +278,8 @@ def spec_problems(kind: str, spec: Any) -> list[str]:
         problems.append(f"{label}: the name is not valid: {name_problem}")
     if not callable(getattr(spec, CALLABLE_FIELD[kind])):
         problems.append(f"{label}: {CALLABLE_FIELD[kind]} is not callable")
+    if kind == "executor" and not (spec.execute_many is None or callable(spec.execute_many)):
+        problems.append(f"{label}: execute_many is neither None nor callable")
     for field_name in ("provides", "needs"):
         value = getattr(spec, field_name, None)
         if value is not None and value not in OUTPUTS:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -142,50 +142,69 @@ def run_study(registry: Any, request: StudyRequest,
               execute: Callable[[Any, Any], list[RunRecord]] | None = None) -> dict[str, Any]:
     """Train every trial (skipping finished ones), then re-run each family's best on fresh seeds.
 
-    The manifest is rewritten after every trial, so an interrupted study shows
-    what it has done and a re-run continues it. ``execute`` trains one
-    invocation (default: :func:`ganbench.execution.runner.execute`, i.e. the executor the
-    invocation names). Returns the manifest.
+    ``execute`` trains one invocation (default: :func:`ganbench.execution.runner.execute`, i.e. the executor the
+    invocation names), one trial after another, and the manifest is rewritten after every trial, so an
+    interrupted study shows what it has done and a re-run continues it. When ``execute`` is not given and
+    the executor trains many invocations at once (``ExecutorSpec.execute_many``: ``ray``), every trial of
+    every family goes to it together, then every family's re-runs, so they train side by side.
+    Returns the manifest.
     """
+    plans = plan_study(registry, request)
+    manifest = _manifest(registry, request, plans)
+    path = Path(request.base.results) / MANIFEST
+    batch = None
     if execute is None:
+        from ganbench.execution.executors import many_at_once
         from ganbench.execution.runner import execute
 
-    plans = plan_study(registry, request)
-    results = Path(request.base.results)
-    manifest = _manifest(registry, request, plans)
-    path = results / MANIFEST
-    for plan_, family in zip(plans, manifest["families"]):
-        for trial, inv in zip(family["trials"], plan_.invocations):
-            print(f"ganbench tune: {plan_.pair} trial {trial['index'] + 1}/{request.trials}: "
-                  f"{format_params(trial['params'])}", file=sys.stderr, flush=True)
-            records = execute(registry, inv)
-            trial["run_id"], trial["status"] = records[0].run_id, records[0].status
-            write_json(path, manifest)
-        if request.confirm_seeds:
-            _confirm(registry, request, plan_, family, execute)
+        batch = many_at_once(registry, request.base.executor.name)
+
+    def train(jobs: list[tuple[str, Any]]) -> Iterator[list[RunRecord]]:
+        """Each job's records, in order; one after another (saying which) unless the executor takes a batch."""
+        if batch is not None:
+            print(f"ganbench tune: {len(jobs)} invocation(s) to the {request.base.executor.name} executor at once",
+                  file=sys.stderr, flush=True)
+            yield from batch(registry, [inv for _, inv in jobs])
+            return
+        for label, inv in jobs:
+            print(f"ganbench tune: {label}", file=sys.stderr, flush=True)
+            yield execute(registry, inv)  # type: ignore[misc]
+
+    trials = [(plan_, trial, inv) for plan_, family in zip(plans, manifest["families"])
+              for trial, inv in zip(family["trials"], plan_.invocations)]
+    labels = [f"{plan_.pair} trial {trial['index'] + 1}/{request.trials}: {format_params(trial['params'])}"
+              for plan_, trial, _ in trials]
+    for (_, trial, _), records in zip(trials, train([(label, inv) for label, (_, _, inv) in zip(labels, trials)])):
+        trial["run_id"], trial["status"] = records[0].run_id, records[0].status
+        write_json(path, manifest)
+    if request.confirm_seeds:
+        chosen = [(plan_, family, _best(registry, request, plan_, family))
+                  for plan_, family in zip(plans, manifest["families"])]
+        wanted = [(plan_, family, best) for plan_, family, best in chosen if best is not None]
+        seeds = tuple(range(request.seed + 1, request.seed + 1 + request.confirm_seeds))
+        jobs = [(f"{plan_.pair}: re-running the best trial ({format_params(best['params'])}) on seeds "
+                 f"{', '.join(map(str, seeds))}", trial_invocation(request.base, plan_.pair, best["params"], seeds))
+                for plan_, _, best in wanted]
+        for (_, family, best), records in zip(wanted, train(jobs)):
+            family["confirm"] = {"from_trial": best["index"], "params": best["params"],
+                                 "runs": [{"seed": r.seed, "run_id": r.run_id, "status": r.status} for r in records]}
             write_json(path, manifest)
     write_json(path, manifest)
     return manifest
 
 
-def _confirm(registry: Any, request: StudyRequest, plan_: FamilyPlan, family: dict[str, Any],
-             execute: Callable[[Any, Any], list[RunRecord]]) -> None:
-    """Re-run the family's best trial on seeds it was not chosen on, so its score is not a lucky draw's."""
+def _best(registry: Any, request: StudyRequest, plan_: FamilyPlan, family: dict[str, Any]) -> dict[str, Any] | None:
+    """The family's best trial, to re-run on seeds it was not chosen on (so that its score is not a lucky
+    draw's); None, noted in the manifest, when no trial completed with a score."""
     runs = Path(request.base.results) / "runs"
     scored = [(score_of(_read(runs, t["run_id"]), request.metric), t) for t in family["trials"]]
     scored = [(s, t) for s, t in scored if s is not None]
     if not scored:
         family["confirm"] = {"from_trial": None, "runs": [],
                              "note": "no trial completed with a score, so there is no best configuration to re-run"}
-        return
+        return None
     higher = family_direction(registry, request.metric)
-    _, best = (max if higher else min)(scored, key=lambda st: st[0])
-    seeds = tuple(range(request.seed + 1, request.seed + 1 + request.confirm_seeds))
-    print(f"ganbench tune: {plan_.pair}: re-running the best trial ({format_params(best['params'])}) on seeds "
-          f"{', '.join(map(str, seeds))}", file=sys.stderr, flush=True)
-    records = execute(registry, trial_invocation(request.base, plan_.pair, best["params"], seeds))
-    family["confirm"] = {"from_trial": best["index"], "params": best["params"],
-                         "runs": [{"seed": r.seed, "run_id": r.run_id, "status": r.status} for r in records]}
+    return (max if higher else min)(scored, key=lambda st: st[0])[1]
 
 
 def family_direction(registry: Any, metric: str) -> bool:

@@ -252,4 +252,5 @@ local_executor = Contribution("runs in this process", executors=[ExecutorSpec(
 
 ray_executor = Contribution("runs as Ray tasks", executors=[ExecutorSpec(
     name="ray", execute=lazy("ganbench_builtin.executors.ray_executor:execute_on_ray"),
+    execute_many=lazy("ganbench_builtin.executors.ray_executor:execute_many_on_ray"),
     description="one Ray task per run, on this machine or a Ray cluster (ganbench[ray])")])

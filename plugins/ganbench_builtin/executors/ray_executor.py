@@ -58,17 +58,37 @@ def _ray() -> Any:
 
 def execute_on_ray(registry: Registry, inv: Invocation) -> list[RunRecord]:
     """Train every run of ``inv`` as a Ray task; see the module docstring."""
-    plan(registry, inv, device_type="cpu")  # names, pairs and options are refused before Ray starts
-    check_writable(inv.results)
+    return execute_many_on_ray(registry, [inv])[0]
+
+
+def execute_many_on_ray(registry: Registry, invocations: list[Invocation]) -> list[list[RunRecord]]:
+    """Train the runs of every invocation (a study's trials) as Ray tasks submitted together, so they train
+    side by side as far as the cluster's resources go; one record list per invocation, in plan order.
+    The first invocation's executor options (address, resources per run, retries) apply to all."""
+    for inv in invocations:
+        plan(registry, inv, device_type="cpu")  # names, pairs and options are refused before Ray starts
+        check_writable(inv.results)
+    first = invocations[0]
     ray = _ray()
-    started = _connect(ray, inv)
+    started = _connect(ray, first)
     try:
-        gpus = _gpus_per_run(ray, inv)
+        gpus = _gpus_per_run(ray, first)
         device_type = "cuda" if gpus > 0 else "cpu"
-        planned = plan(registry, inv, device_type=device_type)
-        inv = replace(inv, device=device_type if inv.device == "auto" else inv.device)
-        check_nodes(ray, registry, planned, inv)
-        return _train(ray, registry, planned, inv, gpus)
+        jobs: list[tuple[Invocation, PlannedRun]] = []
+        counts = []
+        for inv in invocations:
+            inv = replace(inv, device=device_type if inv.device == "auto" else inv.device)
+            planned = plan(registry, inv, device_type=device_type)
+            jobs += [(inv, run) for run in planned]
+            counts.append(len(planned))
+        checks: dict[tuple[Any, ...], tuple[Invocation, list[PlannedRun]]] = {}  # a study's trials share all this
+        for inv, run in jobs:
+            key = (inv.results, inv.dataset, inv.evaluation.metrics, inv.plugin_modules)
+            checks.setdefault(key, (inv, []))[1].append(run)
+        for inv, runs in checks.values():
+            check_nodes(ray, registry, runs, inv)
+        records = iter(_train(ray, registry, jobs, gpus))
+        return [[next(records) for _ in range(count)] for count in counts]
     finally:
         if started:
             ray.shutdown()
@@ -225,18 +245,19 @@ def _train_task(inv: Invocation, run_id: str, device_type: str, disabled: list[s
     return record.as_dict()
 
 
-def _train(ray: Any, registry: Registry, planned: list[PlannedRun], inv: Invocation, gpus: float) -> list[RunRecord]:
-    options = inv.executor
+def _train(ray: Any, registry: Registry, jobs: list[tuple[Invocation, PlannedRun]], gpus: float) -> list[RunRecord]:
+    """One task per (invocation, planned run), all submitted at once; their records in the order of ``jobs``."""
+    options = jobs[0][0].executor
     events = ray.remote(num_cpus=0)(_Events).remote()
     task = ray.remote(_train_task).options(num_cpus=options.cpus_per_run, num_gpus=gpus,
                                            max_retries=options.max_retries, retry_exceptions=False)
     device_type = "cuda" if gpus > 0 else "cpu"
-    refs = {task.remote(inv, run.config.run_id, device_type, sorted(registry.disabled), events): run
-            for run in planned}
+    refs = {task.remote(inv, run.config.run_id, device_type, sorted(registry.disabled), events): index
+            for index, (inv, run) in enumerate(jobs)}
     print(f"ray: {len(refs)} runs on {len(ray.nodes())} node(s), {options.cpus_per_run:g} CPU and {gpus:g} GPU each",
           flush=True)
-    progress = Progress(inv.budget.text)
-    results: dict[str, RunRecord] = {}
+    progress = Progress(" / ".join(dict.fromkeys(inv.budget.text for inv, _ in jobs)))
+    results: dict[int, RunRecord] = {}
     pending = list(refs)
     try:
         while pending:
@@ -244,15 +265,15 @@ def _train(ray: Any, registry: Registry, planned: list[PlannedRun], inv: Invocat
             for event in ray.get(events.drain.remote()):
                 progress.update(event)
             for ref in done:
-                run = refs[ref]
-                results[run.config.run_id] = _record(ray, ref, run, inv)
+                inv, run = jobs[refs[ref]]
+                results[refs[ref]] = _record(ray, ref, run, inv)
         for event in ray.get(events.drain.remote()):
             progress.update(event)
     except KeyboardInterrupt:
         for ref in pending:  # each run is marked interrupted by its worker and resumes on the next invocation
             ray.cancel(ref)
         raise
-    return [results[run.config.run_id] for run in planned]
+    return [results[index] for index in range(len(jobs))]
 
 
 def _record(ray: Any, ref: Any, run: PlannedRun, inv: Invocation) -> RunRecord:
