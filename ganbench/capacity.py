@@ -10,11 +10,11 @@ FLOPs with a fraction of its parameters.
 How: a family declares the architecture knobs it has (:attr:`ganbench.ModelSpec.capacity_knobs`: a family
 option -> its allowed values, in growing capacity). The core builds candidates on the ``meta`` device (no
 memory, no arithmetic), counts parameters and the FLOPs of one forward pass of each network with the
-leaderboard's own counter (:func:`ganbench.cost.flops_by_network`) on the inputs a real training step handed it (captured once, from a tiny CPU step
-at the smallest knobs), and searches the knobs (a nested binary search, see :func:`search`: the worst of the
-four deviations is unimodal in a knob that only grows capacity). Results are cached per process. A family
-whose best candidate misses any of the four targets by more than the tolerance is refused, with the four
-ratios it reached; no departure is recorded silently.
+leaderboard's own counter (:func:`ganbench.cost.flops_by_network`) on the inputs a real training step handed
+it (captured once, from a tiny CPU step at the smallest knobs), and searches the knobs (a nested binary
+search, see :func:`search`: the worst of the four deviations is unimodal in a knob that only grows capacity).
+Results are cached per process. A family whose best candidate misses any of the four targets by more than
+the tolerance is refused, with the four ratios it reached; no departure is recorded silently.
 
 Nothing here knows a family: only the networks a :class:`~ganbench.GanModel` names and the options it declares.
 """
