@@ -209,3 +209,13 @@ def test_an_images_budget_gives_every_family_the_same_images_whatever_its_batch(
     began, dcgan = execute(registry, inv)
     assert began.images == dcgan.images == 64
     assert (began.steps, dcgan.steps) == (4, 1)  # batches of 16 and 64: four times the G updates for BEGAN
+
+
+def test_a_run_leaves_dcgans_width_to_the_recipe_unless_given(registry):
+    """The width option declares no default, so a run at 32 px gets the CIFAR variant's 128, not a flat 64."""
+    from ganbench.runner import Invocation, family_options, plan
+
+    (run,) = plan(registry, Invocation(plugins=("dcgan",), device="cpu", resolution=32))
+    assert "width" not in family_options(run.model, run.config)
+    (given,) = plan(registry, Invocation(plugins=("dcgan",), device="cpu", plugin_options={"dcgan": {"width": 32}}))
+    assert family_options(given.model, given.config)["width"] == 32
