@@ -212,7 +212,17 @@ def test_an_images_budget_gives_every_family_the_same_images_whatever_its_batch(
     from ganbench.training.budget import Budget
     from ganbench.execution.runner import Invocation, execute
 
-    inv = Invocation(plugins=("began", "dcgan"), budget=Budget.parse("128img"), results=tmp_path, device="cpu")
+    inv = Invocation(plugins=("began", "dcgan"), budget=Budget.parse("64img"), results=tmp_path, device="cpu")
     began, dcgan = execute(registry, inv)
-    assert began.images == dcgan.images == 128
-    assert (began.steps, dcgan.steps) == (8, 2)  # batches of 16 and 64: four times the G updates for BEGAN
+    assert began.images == dcgan.images == 64
+    assert (began.steps, dcgan.steps) == (4, 1)  # batches of 16 and 64: four times the G updates for BEGAN
+
+
+def test_a_run_leaves_dcgans_width_to_the_recipe_unless_given(registry):
+    """The width option declares no default, so a run at 32 px gets the CIFAR variant's 128, not a flat 64."""
+    from ganbench.execution.runner import Invocation, family_options, plan
+
+    (run,) = plan(registry, Invocation(plugins=("dcgan",), device="cpu", resolution=32))
+    assert "width" not in family_options(run.model, run.config)
+    (given,) = plan(registry, Invocation(plugins=("dcgan",), device="cpu", plugin_options={"dcgan": {"width": 32}}))
+    assert family_options(given.model, given.config)["width"] == 32

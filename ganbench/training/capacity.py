@@ -9,12 +9,12 @@ FLOPs with a fraction of its parameters.
 
 How: a family declares the architecture knobs it has (:attr:`ganbench.ModelSpec.capacity_knobs`: a family
 option -> its allowed values, in growing capacity). The core builds candidates on the ``meta`` device (no
-memory, no arithmetic), counts parameters and the FLOPs of one forward pass of each network with
-``torch.utils.flop_counter`` on the inputs a real training step handed it (captured once, from a tiny CPU step
-at the smallest knobs), and searches the knobs (a nested binary search, see :func:`search`: the worst of the
-four deviations is unimodal in a knob that only grows capacity). Results are cached per process. A family
-whose best candidate misses any of the four targets by more than the tolerance is refused, with the four
-ratios it reached; no departure is recorded silently.
+memory, no arithmetic), counts parameters and the FLOPs of one forward pass of each network with the
+leaderboard's own counter (:func:`ganbench.training.cost.flops_by_network`) on the inputs a real training step handed
+it (captured once, from a tiny CPU step at the smallest knobs), and searches the knobs (a nested binary
+search, see :func:`search`: the worst of the four deviations is unimodal in a knob that only grows capacity).
+Results are cached per process. A family whose best candidate misses any of the four targets by more than
+the tolerance is refused, with the four ratios it reached; no departure is recorded silently.
 
 Nothing here knows a family: only the networks a :class:`~ganbench.GanModel` names and the options it declares.
 """
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils._pytree import tree_map
-from torch.utils.flop_counter import FlopCounterMode
 
+from ganbench.training.cost import flops_by_network
 from ganbench.errors import UsageError
 from ganbench.training.options import is_generator
 
@@ -127,24 +127,31 @@ def captured_inputs(model: GanModel, ctx: BuildContext, batch: int = 2) -> dict[
 
 
 def forward_flops(model: GanModel, inputs: Mapping[str, tuple[tuple, dict]]) -> dict[str, int]:
-    """FLOPs of one forward pass of each network on ``inputs`` (meta or real tensors), per image."""
-    device = next(p.device for net in model.networks().values() for p in net.parameters())
+    """FLOPs of one forward pass of each network on ``inputs`` (meta or real tensors), per image.
 
-    def moved(value: Any) -> Any:
-        return value.to(device) if isinstance(value, torch.Tensor) else value
+    Counted by :func:`ganbench.training.cost.flops_by_network`, the leaderboard's own FLOP counter, so a FLOP means the
+    same in ``gflops_g`` and here.
+    """
+    networks = model.networks()
+    device = next(p.device for net in networks.values() for p in net.parameters())
+    moved = {name: tree_map(lambda v: v.to(device) if isinstance(v, torch.Tensor) else v, inputs[name])
+             for name in networks if name in inputs}  # a network the step never called costs nothing per step
 
-    flops = {}
-    for name, net in model.networks().items():
-        if name not in inputs:  # a network the step never called costs nothing per step
-            flops[name] = 0
-            continue
-        args, kwargs = tree_map(moved, inputs[name])
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            net(*args, **kwargs)
-        first = next(a for a in itertools.chain(args, kwargs.values()) if isinstance(a, torch.Tensor))
-        flops[name] = counter.get_total_flops() // max(1, first.shape[0])
-    return flops
+    def forward_each() -> None:
+        with torch.no_grad():
+            for name, (args, kwargs) in moved.items():
+                networks[name](*args, **kwargs)
+
+    counted = flops_by_network(networks, forward_each)
+    if counted is None:
+        raise UsageError(f"The FLOPs of {', '.join(networks)} could not be counted (the warning above says why), so "
+                         "--recipe matched cannot size this family; train it with --recipe paper.")
+    per_image = {}
+    for name, flops in counted.items():
+        args, kwargs = moved.get(name, ((), {}))
+        first = next((a for a in itertools.chain(args, kwargs.values()) if isinstance(a, torch.Tensor)), None)
+        per_image[name] = flops // max(1, first.shape[0] if first is not None and first.ndim else 1)
+    return per_image
 
 
 def measure(model: GanModel, inputs: Mapping[str, tuple[tuple, dict]]) -> Capacity:
