@@ -42,6 +42,20 @@ def build(registry, digits):
     return make
 
 
+def recorded_rate(registry, argv: list[str], skip_why: str = "") -> float:
+    """img/s of one real ``ganbench run`` (``argv``), as its record states it (training seconds only)."""
+    from ganbench.cli import build_parser, invocation_from_args
+    from ganbench.runner import execute
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.skip(skip_why or f"this ganbench cannot parse {' '.join(argv)}")
+    (record,) = execute(registry, invocation_from_args(args))
+    assert record.status == "completed", record.error
+    return record.images_per_second
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Record what the numbers were measured with (threads matter on a CPU)."""
     output_json["ganbench"] = {"torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -34,12 +34,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ganbench.calibration import plain_step
-from ganbench.cli import build_parser, invocation_from_args
 from ganbench.data import DatasetRequest, to_float
 from ganbench.model import BuildContext, TrainSettings
-from ganbench.runner import execute
 
-from conftest import BATCH, CPU
+from conftest import BATCH, CPU, recorded_rate
 
 def native_bf16(device: torch.device = CPU) -> bool:
     """Whether ``device`` does bf16 arithmetic in hardware; without it autocast to bf16 is emulated, and slower.
@@ -77,13 +75,8 @@ def ganbench_rate(registry, results: Path, resolution: int, steps: int, flags: l
     argv = ["run", "--plugins", "dcgan", "--dataset", "digits", "--resolution", str(resolution), "--budget",
             f"{steps}steps", "--batch-size", str(BATCH), "--device", "cpu", "--metrics=", "--eval-at=",
             "--log-every", "10", "--results", str(results), *flags]
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit:
-        pytest.skip(f"this ganbench has no {' '.join(flags)} (the recorded settings of the fast configuration)")
-    (record,) = execute(registry, invocation_from_args(args))
-    assert record.status == "completed", record.error
-    return record.images_per_second
+    return recorded_rate(registry, argv, skip_why=f"this ganbench has no {' '.join(flags)} (the recorded settings "
+                                                  "of the fast configuration)")
 
 
 def _digits(registry, resolution: int):
