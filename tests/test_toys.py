@@ -193,6 +193,20 @@ def test_gauss1d_suite_smoke_scores_exact_metrics(tmp_path):
     assert 0 <= record.scores["ks10k"] <= 1 and record.scores["w1_10k"] >= record.scores["mean_err10k"] - 1e-9
 
 
+#: What the gauss1d suite's recipe must reach in its CPU-minute (600 steps, seed 0): W1 0.92 is recorded in
+#: results/toys/README.md (the issue's target of 0.5 is not reached yet); twice that is a regression.
+GAUSS1D_W1_BOUND = 2.0
+
+
+@pytest.mark.slow
+def test_gauss1d_suite_at_its_full_cpu_minute_budget_learns_the_normal(tmp_path):
+    """The suite as it ships, one seed: from W1 16 at the start (all samples near 0) to below the bound."""
+    assert main(["run", str(BENCHMARKS / "gauss1d.toml"), "--seeds", "1", "--results", str(tmp_path)]) == 0
+    (record,) = _records(tmp_path)
+    assert record.scores["w1_10k"] < GAUSS1D_W1_BOUND, record.scores
+    assert record.scores["mean_err10k"] < 1.0 and record.scores["std_err10k"] < 1.5, record.scores
+
+
 def test_ring_works_out_of_the_box_with_its_own_metrics(tmp_path):
     """`ganbench run --dataset ring --plugins vanilla`: offline, the dataset's metrics, no other option needed."""
     assert main(["run", "--dataset", "ring", "--plugins", "vanilla", "--budget", "10steps", "--eval-at", "0.5",

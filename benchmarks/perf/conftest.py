@@ -42,6 +42,25 @@ def build(registry, digits):
     return make
 
 
+def recorded_run(registry, argv: list[str], skip_why: str = ""):
+    """The record of one real, completed ``ganbench run`` (``argv``)."""
+    from ganbench.cli import build_parser, invocation_from_args
+    from ganbench.execution.runner import execute
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.skip(skip_why or f"this ganbench cannot parse {' '.join(argv)}")
+    (record,) = execute(registry, invocation_from_args(args))
+    assert record.status == "completed", record.error
+    return record
+
+
+def recorded_rate(registry, argv: list[str], skip_why: str = "") -> float:
+    """img/s of one real ``ganbench run`` (``argv``), as its record states it (training seconds only)."""
+    return recorded_run(registry, argv, skip_why).images_per_second
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Record what the numbers were measured with (threads matter on a CPU)."""
     output_json["ganbench"] = {"torch": torch.__version__, "threads": torch.get_num_threads(),

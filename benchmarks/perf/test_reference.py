@@ -34,13 +34,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ganbench.training.calibration import plain_step
-from ganbench.cli import build_parser, invocation_from_args
 from ganbench.plugin.data import DatasetRequest, to_float
 from ganbench.plugin.model import BuildContext, TrainSettings
 from ganbench.plugin.options import with_defaults
-from ganbench.execution.runner import execute
 
-from conftest import BATCH, CPU
+from conftest import BATCH, CPU, recorded_run
 
 def native_bf16(device: torch.device = CPU) -> bool:
     """Whether ``device`` does bf16 arithmetic in hardware; without it autocast to bf16 is emulated, and slower.
@@ -80,12 +78,8 @@ def ganbench_rate(registry, results: Path, resolution: int, steps: int, flags: l
     argv = ["run", "--plugins", "dcgan", "--dataset", "digits", "--resolution", str(resolution), "--budget",
             f"{steps}steps", "--batch-size", str(BATCH), "--device", "cpu", "--metrics=", "--eval-at=",
             "--log-every", "10", "--results", str(results), *flags]
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit:
-        pytest.skip(f"this ganbench has no {' '.join(flags)} (the recorded settings of the fast configuration)")
-    (record,) = execute(registry, invocation_from_args(args))
-    assert record.status == "completed", record.error
+    record = recorded_run(registry, argv, skip_why=f"this ganbench has no {' '.join(flags)} (the recorded settings "
+                                                  "of the fast configuration)")
     built = _dcgan(registry, _digits(registry, resolution))
     assert (record.params_generator, record.params_discriminator) == (
         _params(built.generator), _params(built.discriminator)), "the loops compared must train the same networks"
