@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 from threadpoolctl import threadpool_limits
 
 from ganbench.plugin.data import ImageDataset
 from ganbench.plugin.registry import build_registry
+from helpers import once_per_session
 
 
 
@@ -23,6 +25,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="make torch.cuda.is_available() answer True, as on a GPU host: a test that trains or scores "
              "without --device cpu then fails here (this torch has no CUDA) instead of only on a GPU host",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker takes its share of the cores for torch (and its subprocesses).
+
+    Torch starts one intra-op thread per core in every process: two workers on two cores would run
+    four threads that fight over two cores, and the tests' subprocesses more again.
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cores // int(workers))
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -50,9 +66,13 @@ def _as_if_cuda(request: pytest.FixtureRequest):
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
-    """Extractors and reference statistics go to a per-session cache, never the user's."""
+    """Extractors and reference statistics go to a per-session cache, never the user's.
 
-    path = tmp_path_factory.mktemp("ganbench-cache")
+    Shared by the xdist workers of a session (see :func:`once_per_session`): its writes are atomic
+    (ganbench's and torch-fidelity's), so workers that fill it at once at worst repeat work.
+    """
+
+    path = once_per_session(tmp_path_factory, "ganbench-cache", lambda _: None)
     old = os.environ.get("GANBENCH_CACHE_DIR")
     os.environ["GANBENCH_CACHE_DIR"] = str(path)
     yield path
@@ -136,25 +156,29 @@ def fake_dist(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory, _private_cache):
+def finished_run(tmp_path_factory, digits_extractor) -> Path:
     """A real, tiny, finished results directory: vanilla on digits for 20 steps, scored at 50 % and 100 %.
 
     Shared by the tests that read results back (notebook tables, trackers, re-scoring), so the
-    session trains it once.
+    session trains it once (once for all xdist workers too). Read-only: copy it to write.
     """
+    return once_per_session(tmp_path_factory, "finished", lambda results: _run_one_thread(
+        ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5",
+         "--metrics", "isc,fid", "--eval-samples", "200", "--eval-at", "0.5", "--results", str(results)]))
+
+
+def _run_one_thread(argv: list[str]) -> None:
+    """``ganbench ARGV`` in this process with one intra-op thread, as the session fixtures train; it must succeed."""
     from ganbench.cli import main
 
-    results = tmp_path_factory.mktemp("finished")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
-            code = main(["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "20steps", "--log-every", "5",
-                         "--metrics", "isc,fid", "--eval-samples", "200", "--eval-at", "0.5", "--results", str(results)])
+            code = main(argv)
     finally:
         torch.set_num_threads(before)
-    assert code == 0
-    return results
+    assert code == 0, argv
 
 
 def _tensors_in(obj):
@@ -175,26 +199,16 @@ def tensors_in():
     return lambda obj: list(_tensors_in(obj))
 
 @pytest.fixture(scope="session")
-def written_runs(tmp_path_factory, _private_cache) -> Path:
+def written_runs(tmp_path_factory, digits_extractor) -> Path:
     """Results the real runner wrote: dcgan, began and progressive, two seeds each, scored at 50 % and 100 %.
 
     The plots and report tests read these (or copies they damage) rather than directories made by hand,
     so a change in what the runner writes reaches them. Read-only: copy it (``results_copy``) to write.
     """
-    from ganbench.cli import main
-
-    results = tmp_path_factory.mktemp("written")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            code = main(["--no-plugin", "progress", "run", "--device", "cpu", "--plugins", "dcgan,began,progressive",
-                         "--seeds", "2", "--budget", "8steps", "--batch-size", "16", "--log-every", "2",
-                         "--metrics", "isc,fid", "--eval-samples", "100", "--eval-at", "0.5", "--results", str(results)])
-    finally:
-        torch.set_num_threads(before)
-    assert code == 0
-    return results
+    return once_per_session(tmp_path_factory, "written", lambda results: _run_one_thread(
+        ["--no-plugin", "progress", "run", "--device", "cpu", "--plugins", "dcgan,began,progressive",
+         "--seeds", "2", "--budget", "8steps", "--batch-size", "16", "--log-every", "2",
+         "--metrics", "isc,fid", "--eval-samples", "100", "--eval-at", "0.5", "--results", str(results)]))
 
 
 @pytest.fixture
@@ -214,11 +228,13 @@ def digits_extractor(_private_cache) -> str:
     """The digits domain extractor, trained once into the session's cache; its name.
 
     Subprocess runs (test_resume.py) inherit the cache through GANBENCH_CACHE_DIR, so they find it
-    there instead of each training it, however the session's tests are ordered or selected.
+    there instead of each training it, however the session's tests are ordered or selected. xdist
+    workers share that cache: the lock lets one train it while the others wait, then load it.
     """
     from ganbench_builtin.extractors import lenet
 
     from ganbench.execution.runner import Invocation, load_dataset
 
-    name, _ = lenet.prepare(load_dataset(build_registry(), Invocation(dataset="digits")), _private_cache)
+    with FileLock(str(_private_cache / "digits-extractor.lock")):
+        name, _ = lenet.prepare(load_dataset(build_registry(), Invocation(dataset="digits")), _private_cache)
     return name

@@ -9,12 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 from PIL import Image
 from torch import nn
 
@@ -72,6 +74,38 @@ def add_distribution(root: Path, dist: str, entry_points: dict[str, str], versio
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
     (info / "entry_points.txt").write_text(f"[ganbench]\n{lines}")
+
+
+# -- sharing costly fixtures across pytest-xdist workers -------------------------------------
+
+
+def xdist_worker() -> str | None:
+    """This process's pytest-xdist worker id (``gw0``...), or None when the session runs in one process."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """A directory ``make`` fills once per test session, however many xdist workers ask for it.
+
+    Without xdist, a fresh temporary directory. Under xdist, every worker's temporary directory sits in
+    one folder of the session's (``getbasetemp().parent``): the first worker to get there fills
+    ``name`` under a file lock, the others wait on the lock and find it done, so a costly fixture (a
+    trained extractor, real runs) costs the session once rather than once per worker. A ``make`` that
+    raised leaves no completion mark, so the next worker tries again and reports its own failure.
+    """
+    if xdist_worker() is None:
+        path = tmp_path_factory.mktemp(name)
+        make(path)
+        return path
+    root = tmp_path_factory.getbasetemp().parent
+    path, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            make(path)
+            done.touch()
+    return path
 
 
 # -- records and run directories ---------------------------------------------------------

@@ -261,7 +261,7 @@ def lenet_scores(net: nn.Module, images: torch.Tensor, real_features: torch.Tens
     return {"fid": fid, "is": inception, "classes": classes, "pixel_std": float(images.std(0).mean())}
 
 
-def test_began_learns_the_digits_with_k_t_in_equilibrium(_private_cache):
+def test_began_learns_the_digits_with_k_t_in_equilibrium(_private_cache, digits_extractor):
     """The issue-18 check: the default recipe at 16 px learns varied digits within a CPU-minute budget.
 
     Batch 16 (the paper's), seed 0, 150 steps (the CPU-minute budget is about

@@ -45,7 +45,7 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def cache(_private_cache, digits) -> Path:
+def cache(_private_cache, digits_extractor, digits) -> Path:
     """The session's cache, which `ganbench run` in these tests uses too: the extractor is trained once."""
     lenet.prepare(digits[1], _private_cache)
     return _private_cache

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "scoring_env")
 
 
 @pytest.fixture(scope="module")
-def cache(_private_cache, digits) -> Path:
+def cache(_private_cache, digits_extractor, digits) -> Path:
     """The session's cache, which every `ganbench run` of the session uses too: the extractor is trained once."""
     lenet.prepare(digits, _private_cache)
     return _private_cache

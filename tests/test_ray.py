@@ -21,6 +21,10 @@ ray = pytest.importorskip("ray")
 from ganbench.cli import main  # noqa: E402
 from ganbench.results.records import RunRecord  # noqa: E402
 
+#: One Ray runtime at a time: under pytest-xdist (``--dist loadgroup``) this module's tests all run on one worker,
+#: so two workers never start two 2-CPU runtimes on the same cores.
+pytestmark = pytest.mark.xdist_group("ray")
+
 COMMON = ["run", "--device", "cpu", "--executor", "ray", "--cpus-per-run", "1", "--metrics=", "--plugins", "vanilla",
           "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "5", "--deterministic"]
 

@@ -17,6 +17,7 @@ from ganbench.training.budget import Budget
 from ganbench.execution.lock import RunLock, RunLockedError
 from ganbench.results.records import RunRecord
 from ganbench.execution.runner import Invocation, execute
+from helpers import once_per_session
 
 ARGS = ["run", "--device", "cpu", "--plugins", "vanilla", "--budget", "24steps", "--log-every", "2", "--checkpoint-every", "4",
         "--deterministic", "--batch-size", "32", "--metrics", "fid", "--eval-samples", "200", "--eval-at", "0.5"]
@@ -116,13 +117,16 @@ def final_state(results: Path):
     return state, rows, scores
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, digits_extractor):
-    results = tmp_path_factory.mktemp("clean")
+def _train_uninterrupted(results: Path) -> None:
     proc = ganbench(results)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return final_state(results)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, digits_extractor):
+    """The run every fault is compared with, trained once per session (for all xdist workers)."""
+    return final_state(once_per_session(tmp_path_factory, "resume-clean", _train_uninterrupted))
 
 
 def assert_same_as_uninterrupted(results: Path, uninterrupted) -> None:
