@@ -65,3 +65,14 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Record what the numbers were measured with (threads matter on a CPU)."""
     output_json["ganbench"] = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                                "batch": BATCH, "resolution": RESOLUTION}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a timed benchmark run that pytest-benchmark would silently turn into a smoke run.
+
+    pytest-benchmark switches itself off whenever pytest-xdist distributes tests (any ``--dist`` but
+    ``no``); the ratios would then go unasserted while the run still passes.
+    """
+    if config.getoption("dist", "no") != "no" and not config.getoption("benchmark_disable", False):
+        raise pytest.UsageError("benchmarks/perf times code and cannot run under pytest-xdist: drop -n/--dist "
+                                "(or pass --benchmark-disable for a smoke run).")
