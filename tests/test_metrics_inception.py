@@ -77,7 +77,11 @@ def test_weights_found_through_the_environment_variable(registry, digits, tmp_pa
     setup = resolve(ctx)
     assert setup.weights == weights
     assert setup.label == inception_label(weights) == f"{INCEPTION}-{file_digest(weights)[:8]}"
-    assert setup.label in setup.reference_cache  # another weights file never shares the reference cache
+    # another weights file never shares the reference cache: the cache name folds in the weights' hash
+    other = tmp_path / "other.pth"
+    other.write_bytes(b"another unofficial file")
+    monkeypatch.setenv("GANBENCH_INCEPTION_WEIGHTS", str(other))
+    assert resolve(ctx).reference_cache != setup.reference_cache
 
 
 def test_weights_are_looked_up_in_order_option_environment_cache_torch_hub(tmp_path, monkeypatch):
