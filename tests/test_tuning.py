@@ -205,3 +205,14 @@ def test_a_search_finds_a_vanilla_configuration_clearly_better_than_the_default(
     assert main(["tune", *STUDY, "--trials", "8", "--seed", "0", "--confirm-seeds", "2",
                  "--results", str(results)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (results / "runs").glob("*/run.json")} == stamps
+
+
+def test_a_toy_metric_named_with_a_digit_is_found_among_the_scores():
+    """``w1`` is recorded as ``w1_10k``: a study tuned on it must find that score, and only it."""
+    from ganbench.study.tuning import score_key
+
+    scores = {"w1_10k": 0.6, "ks10k": 0.1, "mean_err10k": 0.2, "fid2k[lenet-digits-1a2b]": 30.0}
+    assert score_key(scores, "w1") == "w1_10k"
+    assert score_key(scores, "ks") == "ks10k"
+    assert score_key(scores, "fid") == "fid2k[lenet-digits-1a2b]"
+    assert score_key(scores, "w") is None

@@ -84,8 +84,12 @@ class FamilyPlan:
 
 
 def score_key(scores: Mapping[str, float], metric: str) -> str | None:
-    """The key of ``metric``'s headline score among a run's scores (``fid`` -> ``fid2k[lenet-…]``)."""
-    pattern = re.compile(rf"{re.escape(metric)}[0-9.]+k?(\[|$)")
+    """The key of ``metric``'s headline score among a run's scores (``fid`` -> ``fid2k[lenet-…]``).
+
+    A metric whose name ends in a digit separates it from the sample count with ``_``
+    (``w1`` -> ``w1_10k``), so the separator is allowed before the count.
+    """
+    pattern = re.compile(rf"{re.escape(metric)}_?[0-9.]+k?(\[|$)")
     matches = [k for k in scores if pattern.match(k)]
     return matches[0] if matches else None
 
