@@ -165,12 +165,14 @@ def run_generator(registry: Registry, run_dir: Path, config: RunConfig, dataset:
     from ganbench.training import checkpoint
 
     from ganbench.execution.runner import build_objective, family_options
+    from ganbench.training.capacity import matched_context
     from ganbench.training.options import build_model, ema_weights, settings_of
 
     family = registry.model(config.family)
     settings = settings_of(config, family_options(family, config))
     objective = build_objective(registry.objective(config.objective), config.options)
-    model = build_model(family, BuildContext(dataset.info, objective, settings, device, config.seed))
+    ctx = BuildContext(dataset.info, objective, settings, device, config.seed)
+    model = build_model(family, matched_context(family, ctx, str(registry.get("model", family.name).plugin)))
     if which == "best":
         if not (run_dir / "best.pt").is_file():
             raise UsageError(f"{run_dir} has no best.pt; only runs trained with --select-best keep one. "

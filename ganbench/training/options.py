@@ -182,16 +182,17 @@ def settings_of(config: RunConfig, family_options: dict[str, Any] | None = None)
 
 
 def build_model(spec: ModelSpec, ctx: BuildContext) -> GanModel:
-    """The family's model as a run trains it: sized under ``--recipe matched`` (ganbench.training.capacity), packed
-    (``--pack``, ganbench.training.packing), then with the options every family gets alike (spectral norm, lr and
-    betas). Rebuilding a recorded run this way gives networks whose weights are the checkpoint's, whatever options
-    it was trained with."""
+    """The family's model as a run trains it: packed (``--pack``, ganbench.training.packing), then with the options
+    every family gets alike (spectral norm, lr and betas). Rebuilding a recorded run this way gives networks whose
+    weights are the checkpoint's, whatever options it was trained with.
+
+    ``ctx`` is already sized under ``--recipe matched`` (:func:`ganbench.training.capacity.matched_context`): the
+    runner sizes it once, to record the knobs it chose, and rescoring sizes it the same way.
+    """
     from ganbench.plugin.contracts import MODEL_METHODS, check_built
     from ganbench.plugin.model import GanModel
-    from ganbench.training.capacity import matched_context
     from ganbench.training.packing import pack
 
-    ctx = matched_context(spec, ctx)
     model = spec.build(ctx)
     check_built(model, GanModel, MODEL_METHODS)
     model = pack(model, spec.build, ctx, ctx.settings.pack)
