@@ -193,18 +193,21 @@ def test_gauss1d_suite_smoke_scores_exact_metrics(tmp_path):
     assert 0 <= record.scores["ks10k"] <= 1 and record.scores["w1_10k"] >= record.scores["mean_err10k"] - 1e-9
 
 
-#: What the gauss1d suite's recipe must reach in its CPU-minute (600 steps, seed 0): W1 0.92 is recorded in
-#: results/toys/README.md (the issue's target of 0.5 is not reached yet); twice that is a regression.
-GAUSS1D_W1_BOUND = 2.0
+#: The issue's target: W1 below 0.5 (a tenth of the standard deviation) within a CPU-minute. The suite's recipe
+#: ends at 0.09-0.23 on seeds 0-4 (results/toys/README.md), in about 10 CPU-seconds a run.
+GAUSS1D_W1_TARGET = 0.5
 
 
 @pytest.mark.slow
-def test_gauss1d_suite_at_its_full_cpu_minute_budget_learns_the_normal(tmp_path):
-    """The suite as it ships, one seed: from W1 16 at the start (all samples near 0) to below the bound."""
-    assert main(["run", str(BENCHMARKS / "gauss1d.toml"), "--seeds", "1", "--results", str(tmp_path)]) == 0
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gauss1d_suite_reaches_w1_below_half_within_a_cpu_minute(tmp_path, seed):
+    """The suite as it ships: from all samples near 16 at the start to W1 < 0.5, inside one CPU-minute of training."""
+    assert main(["run", str(BENCHMARKS / "gauss1d.toml"), "--seeds", "1", "--seed", str(seed),
+                 "--results", str(tmp_path)]) == 0
     (record,) = _records(tmp_path)
-    assert record.scores["w1_10k"] < GAUSS1D_W1_BOUND, record.scores
-    assert record.scores["mean_err10k"] < 1.0 and record.scores["std_err10k"] < 1.5, record.scores
+    assert record.scores["w1_10k"] < GAUSS1D_W1_TARGET, record.scores
+    assert record.scores["mean_err10k"] < 0.5 and record.scores["std_err10k"] < 0.5, record.scores
+    assert record.train_seconds < 60, record.train_seconds  # one thread (the module's fixture): CPU time = wall time
 
 
 def test_ring_works_out_of_the_box_with_its_own_metrics(tmp_path):

@@ -5,7 +5,9 @@ Dataset plugins return an :class:`ImageDataset`; models only ever see its
 dataset it accepts. Images stay uint8 in memory (a quarter of the float size)
 and are scaled to [-1, 1] per batch, on the training device. Vectors (N, D)
 of float32, such as samples of a known 1-D or 2-D distribution, are served as
-they are: their scale is the data's own, and nothing else in the loop differs.
+they are: their scale is the data's own, and nothing else in the loop differs
+(a family that prefers standardised units gets the training set's per-feature
+mean and standard deviation in :class:`DataInfo`).
 
 A dataset whose true distribution is known says so in ``meta["truth"]``
 (see :data:`TRUTH`), which exact metrics and the sample pictures read.
@@ -36,6 +38,17 @@ class DataInfo:
     """What a model needs to know about its data to build itself.
 
     ``dim`` is the length of a vector sample; 0 means the data are images.
+
+    For vectors, ``loc`` and ``scale`` are the training set's per-feature mean
+    and standard deviation. Vectors are served in their own units (a 1-D normal
+    at 16 stays at 16), and a family whose networks learn best on standardised
+    inputs needs these to standardise D's input and to map G's output back;
+    empty for images and for an info built by hand.
+
+    ``pack`` is how many samples one discriminator input holds: 1, except in the
+    second build ``--pack M`` makes for the discriminator (M, with ``dim``,
+    ``loc`` and ``scale`` widened M times), so that a family sizing itself by
+    the sample (``dim // pack``) builds the same kind of network both times.
     """
 
     name: str
@@ -44,6 +57,9 @@ class DataInfo:
     num_classes: int = 0
     class_counts: tuple[int, ...] = ()
     dim: int = 0
+    loc: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
+    pack: int = 1
 
     @property
     def labelled(self) -> bool:
@@ -133,8 +149,13 @@ class ImageDataset:
         counts: tuple[int, ...] = ()
         if self.labels is not None:
             counts = tuple(torch.bincount(self.labels, minlength=self.num_classes).tolist())
+        loc: tuple[float, ...] = ()
+        scale: tuple[float, ...] = ()
+        if self.kind == VECTOR:
+            std, mean = torch.std_mean(self.images, dim=0)
+            loc, scale = tuple(mean.tolist()), tuple(std.tolist())
         return DataInfo(self.name, self.channels, self.resolution, self.num_classes if self.labels is not None else 0,
-                        counts, self.dim)
+                        counts, self.dim, loc, scale)
 
     def resized(self, resolution: int) -> ImageDataset:
         """The same dataset at another square resolution (area-averaged down, bilinear up)."""

@@ -47,10 +47,13 @@ class Packed(nn.Module):
 
 
 def widened(data: DataInfo, m: int) -> DataInfo:
-    """The data as the packed discriminator sees them: M times the channels, or M times the vector length."""
+    """The data as the packed discriminator sees them: M times the channels, or M times the vector length.
+
+    A packed input is M samples side by side, so a vector's per-feature ``loc`` and ``scale`` repeat M times.
+    """
     if data.dim:
-        return replace(data, dim=data.dim * m)
-    return replace(data, channels=data.channels * m)
+        return replace(data, dim=data.dim * m, loc=data.loc * m, scale=data.scale * m, pack=m)
+    return replace(data, channels=data.channels * m, pack=m)
 
 
 def check_pack(family: str, packable: bool, m: int, batch_size: int) -> None:

@@ -81,8 +81,10 @@ def _objective(target: str, name: str, description: str, paper: str, **fields) -
 
 vanilla = Contribution("the original GAN", models=[_family(
     "vanilla", name="vanilla",
+    options=(PluginOption("net", str, None, "vector data only: 'pacgan' (PacGAN's 2-D networks, the default from 2 "
+                          "features) or 'mlp' (a small MLP in standardised units, the default on 1-D data)"),),
     description="the original GAN: MLP generator and discriminator (LeakyReLU, dropout); on vectors, PacGAN's "
-    "2-D networks (G 4x400 ReLU+BN, D 3x200 maxout)",
+    "2-D networks (G 4x400 ReLU+BN, D 3x200 maxout), on 1-D data a small standardised MLP",
     paper="Goodfellow et al. 2014", default_objective="nonsaturating", data_kinds=(IMAGE, VECTOR), packable=True,
 )])
 

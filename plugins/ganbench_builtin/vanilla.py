@@ -18,14 +18,10 @@ MLP does about 2 FLOPs per parameter per image, the target's conv nets 20-200,
 so no width holds both the target's parameters and its FLOPs; an MLP sized to
 either would be another model, not this one resized (docs/recipes.md).
 
-On vector data (a 1-D normal, PacGAN's 2-D ring and grid) it trains PacGAN's
-networks for 2-D data (Lin et al. 2018, ``synthetic_data_experiments/*/config.py``;
-REFERENCES §3), so the toy suites reproduce that protocol:
-
-- G: z (2-D, Gaussian) -> 4 x [400, batch norm, ReLU] -> D outputs, linear
-  (the data keep their own scale: the grid spans [-4, 4]).
-- D: 3 maxout layers of 200 units with 5 pieces each -> 1 logit.
-- Weights initialised N(0, 0.02), biases 0; Adam lr 1e-4, betas (0.8, 0.999).
+On vector data (a 1-D normal, PacGAN's 2-D ring and grid) it trains
+:mod:`ganbench_builtin.vanilla_vectors`: PacGAN's networks for 2-D data, so the
+toy suites reproduce that protocol, or on 1-D data a small MLP in standardised
+units (the option ``net`` picks either).
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ import torch
 from torch import nn
 
 from ganbench import VECTOR, AdversarialModel, BuildContext
+from ganbench_builtin import vanilla_vectors as vectors
 from ganbench_builtin.recipes import VANILLA as RECIPE
 
 LATENT_DIM = 100
@@ -44,9 +41,6 @@ BETAS = RECIPE["betas"].value
 HIDDEN_G = RECIPE["hidden_g"].value
 HIDDEN_D = RECIPE["hidden_d"].value
 DROPOUT = RECIPE["dropout_d"].value
-#: PacGAN's configuration for 2-D data, used on any vector data.
-TOY = {"latent_dim": 2, "hidden_g": (400, 400, 400, 400), "hidden_d": (200, 200, 200), "pieces": 5,
-       "init_std": 0.02, "lr": 1e-4, "betas": (0.8, 0.999)}
 
 
 class Generator(nn.Module):
@@ -80,50 +74,6 @@ class Discriminator(nn.Module):
         return self.net(x.flatten(1)).squeeze(1)
 
 
-class Maxout(nn.Module):
-    """A linear layer whose every unit is the maximum of ``pieces`` affine pieces (Goodfellow et al. 2013)."""
-
-    def __init__(self, width: int, units: int, pieces: int) -> None:
-        super().__init__()
-        self.units, self.pieces = units, pieces
-        self.linear = nn.Linear(width, units * pieces)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(-1, self.units, self.pieces).amax(dim=2)
-
-
-def toy_generator(latent_dim: int, dim: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    width = latent_dim
-    for hidden in TOY["hidden_g"]:
-        layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
-        width = hidden
-    layers.append(nn.Linear(width, dim))
-    return nn.Sequential(*layers)
-
-
-class ToyDiscriminator(nn.Module):
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = dim
-        for hidden in TOY["hidden_d"]:
-            layers.append(Maxout(width, hidden, TOY["pieces"]))
-            width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
-
-
-def _init_normal(net: nn.Module) -> None:
-    for module in net.modules():
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0.0, TOY["init_std"])
-            nn.init.zeros_(module.bias)
-
-
 def build(ctx: BuildContext) -> AdversarialModel:
     if ctx.data.kind == VECTOR:
         return build_toy(ctx)
@@ -133,12 +83,12 @@ def build(ctx: BuildContext) -> AdversarialModel:
 
 
 def build_toy(ctx: BuildContext) -> AdversarialModel:
-    """PacGAN's networks for 2-D data (see the module docstring), for vectors of any length."""
-    g, d = toy_generator(TOY["latent_dim"], ctx.data.dim), ToyDiscriminator(ctx.data.dim)
-    for net in (g, d):
-        _init_normal(net)
-    return _model(g.to(ctx.device), d.to(ctx.device), ctx, ctx.settings.lr or TOY["lr"], TOY["betas"],
-                  TOY["latent_dim"])
+    """The vector configuration ``net`` names (by default, by the sample's length; see vanilla_vectors)."""
+    data = ctx.data
+    net = vectors.choose_net(ctx.settings.options.get(vectors.NET_OPTION), data.dim // max(data.pack, 1))
+    g, d, config = vectors.networks(net, data.dim, data.loc, data.scale)
+    return _model(g.to(ctx.device), d.to(ctx.device), ctx, ctx.settings.lr or config["lr"], config["betas"],
+                  config["latent_dim"])
 
 
 def _model(g: nn.Module, d: nn.Module, ctx: BuildContext, lr: float, betas: tuple[float, float],
@@ -153,4 +103,5 @@ def _model(g: nn.Module, d: nn.Module, ctx: BuildContext, lr: float, betas: tupl
 
 #: The paper settings this family uses, as documented by its spec (``ModelSpec.defaults``).
 DEFAULTS = {"latent": "gaussian(100)", "lr": LR, "betas": BETAS, "hidden_g": HIDDEN_G,
-            "hidden_d": HIDDEN_D, "dropout": DROPOUT, "on_vectors": TOY}
+            "hidden_d": HIDDEN_D, "dropout": DROPOUT,
+            "on_vectors": {vectors.PACGAN: vectors.PACGAN_NETS, vectors.MLP: vectors.MLP_NETS}}
