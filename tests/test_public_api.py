@@ -79,3 +79,19 @@ def test_importing_ganbench_imports_nothing_heavy():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_type_checking_imports_name_exactly_the_lazy_exports():
+    """Type checkers read the ``if TYPE_CHECKING:`` imports, the runtime reads ``_EXPORTS``: they must agree, name
+    for name and source for source, or an editor would offer a name that fails at run time (or hide one that works)."""
+    tree = ast.parse(Path(ganbench.__file__).read_text())
+    (block,) = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    typed: dict[str, str] = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ganbench."), ast.dump(node)
+        module = node.module.removeprefix("ganbench.")
+        for alias in node.names:
+            public = alias.asname or alias.name
+            typed[public] = module if public == alias.name else f"{module}:{alias.name}"
+    assert len(typed) > 50
+    assert typed == ganbench._EXPORTS

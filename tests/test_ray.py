@@ -19,6 +19,7 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # read by Ray on im
 ray = pytest.importorskip("ray")
 
 from ganbench.cli import main  # noqa: E402
+from ganbench.errors import UsageError  # noqa: E402
 from ganbench.results.records import RunRecord  # noqa: E402
 
 #: One Ray runtime at a time: under pytest-xdist (``--dist loadgroup``) this module's tests all run on one worker,
@@ -152,3 +153,22 @@ def test_a_tuning_study_submits_every_trial_at_once(fault_file, tmp_path, capsys
     # two dispatches: both trials side by side, then the re-run of the best; not one dispatch per trial
     assert [line.split(" on ")[0] for line in out.splitlines() if line.startswith("ray: ")] == ["ray: 2 runs",
                                                                                                  "ray: 1 runs"]
+
+
+def test_a_batch_of_invocations_with_different_executor_options_is_refused_before_ray_starts(tmp_path):
+    """One cluster and one set of resources serve a batch: mixed options would silently take the first's."""
+    from ganbench.training.budget import Budget
+    from ganbench.execution.executors import ExecutorOptions
+    from ganbench.plugin.registry import build_registry
+    from ganbench.execution.runner import Invocation
+    from ganbench_builtin.executors.ray_executor import execute_many_on_ray
+
+    def inv(cpus: float) -> Invocation:
+        return Invocation(plugins=("vanilla",), dataset="gauss1d", budget=Budget.parse("2steps"),
+                          results=tmp_path / str(cpus), device="cpu",
+                          executor=ExecutorOptions(name="ray", cpus_per_run=cpus))
+
+    was_running = ray.is_initialized()
+    with pytest.raises(UsageError, match=r"one set of executor options.*cpus_per_run=1\.0.*cpus_per_run=2\.0"):
+        execute_many_on_ray(build_registry(disabled=["progress"]), [inv(1.0), inv(1.0), inv(2.0)])
+    assert ray.is_initialized() == was_running and not (tmp_path / "1.0").exists()

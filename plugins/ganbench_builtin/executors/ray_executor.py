@@ -64,11 +64,17 @@ def execute_on_ray(registry: Registry, inv: Invocation) -> list[RunRecord]:
 def execute_many_on_ray(registry: Registry, invocations: list[Invocation]) -> list[list[RunRecord]]:
     """Train the runs of every invocation (a study's trials) as Ray tasks submitted together, so they train
     side by side as far as the cluster's resources go; one record list per invocation, in plan order.
-    The first invocation's executor options (address, resources per run, retries) apply to all."""
+    One cluster serves them all, so they must share their executor options (address, resources per run,
+    retries): a study's trials do, as they come from one command; a caller mixing them is refused."""
+    first = invocations[0]
+    differing = sorted({str(inv.executor) for inv in invocations if inv.executor != first.executor})
+    if differing:
+        raise UsageError(f"The ray executor trains a batch of invocations on one cluster with one set of executor "
+                         f"options; the first has {first.executor}, others {'; '.join(differing)}. Run those "
+                         "separately.")
     for inv in invocations:
         plan(registry, inv, device_type="cpu")  # names, pairs and options are refused before Ray starts
         check_writable(inv.results)
-    first = invocations[0]
     ray = _ray()
     started = _connect(ray, first)
     try:
