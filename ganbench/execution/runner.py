@@ -30,7 +30,9 @@ from ganbench.training.loop import TrainingLoop
 from ganbench.plugin.model import BuildContext, GanModel, TrainSettings
 from ganbench.plugin.objective import Objective
 from ganbench.training.capacity import check_matchable, matched_context, matched_options
-from ganbench.training.options import batch_for, build_model, check_training_options, settings_of
+from ganbench.training.options import (
+    batch_for, build_model, check_training_options, recorded_settings, settings_of,
+)
 from ganbench.plugin.registry import Registry
 from ganbench.training import backends
 from ganbench.training import checkpoint
@@ -210,32 +212,24 @@ def plan(registry: Registry, inv: Invocation, device_type: str | None = None) ->
         recipes = {role: recipe.as_dict() for role, recipe in build_objective(objective, chosen).optimizers.items()}
         for seed in inv.seeds:
             s = inv.settings
-            config = RunConfig(
-                family=model.name,
-                objective=objective.name,
-                dataset=inv.dataset,
-                budget=inv.budget.text,
-                seed=seed,
-                device=kind,
-                batch_size=batch_for(model, s),
-                n_critic=s.n_critic,
-                latent=s.latent,
-                separate_batches=s.separate_batches,
-                lr=s.lr,
-                resolution=inv.resolution,
-                log_every=inv.log_every,
-                metrics=inv.evaluation.metrics,
-                evaluation=_evaluation_config(inv.evaluation),
-                options=chosen,
-                precision=check_precision(s.precision),
-                compile=s.compile,
-                channels_last=s.channels_last,
-                reuse_fakes=s.reuse_fakes,
-                objective_optimizers=recipes,
-                recipe=s.recipe, lr_g=s.lr_g, lr_d=s.lr_d, betas=s.betas, lr_schedule=s.lr_schedule,
-                ema_kimg=s.ema_kimg, spectral_norm=s.spectral_norm,
-                pack=m,
-            )
+            config = RunConfig(**{
+                **recorded_settings(s),  # every setting, under its own name; then what planning resolves
+                "family": model.name,
+                "objective": objective.name,
+                "dataset": inv.dataset,
+                "budget": inv.budget.text,
+                "seed": seed,
+                "device": kind,
+                "batch_size": batch_for(model, s),
+                "precision": check_precision(s.precision),
+                "pack": m,
+                "resolution": inv.resolution,
+                "log_every": inv.log_every,
+                "metrics": inv.evaluation.metrics,
+                "evaluation": _evaluation_config(inv.evaluation),
+                "options": chosen,
+                "objective_optimizers": recipes,
+            })
             planned.append(PlannedRun(config, model, objective))
     return planned
 

@@ -161,6 +161,22 @@ def apply_spectral_norm(model: GanModel, family: str) -> int:
     return wrapped
 
 
+def recorded_settings(source: Any) -> dict[str, Any]:
+    """The :class:`TrainSettings` fields, read by name from ``source`` (settings or a :class:`RunConfig`).
+
+    Every setting is recorded in the run's config under its own name, so one list (TrainSettings' fields)
+    serves both directions: planning copies the user's settings into the record, and :func:`settings_of` copies
+    them back. ``options`` is left out: the settings hold one family's options, the record every plugin's.
+    ``tests/test_training_options.py`` pins that every setting has its field in the record and survives the
+    round trip, so a new setting cannot be trained with and left out of the run's identity.
+    """
+    from dataclasses import fields
+
+    from ganbench.plugin.model import TrainSettings
+
+    return {f.name: getattr(source, f.name) for f in fields(TrainSettings) if f.name != "options"}
+
+
 def settings_of(config: RunConfig, family_options: dict[str, Any] | None = None) -> TrainSettings:
     """The :class:`TrainSettings` a recorded run was trained with (training, and rebuilding it to score).
 
@@ -169,16 +185,13 @@ def settings_of(config: RunConfig, family_options: dict[str, Any] | None = None)
     """
     from ganbench.plugin.model import TrainSettings
 
-    return TrainSettings(
-        batch_size=config.batch_size, n_critic=config.n_critic, latent=config.latent,
-        separate_batches=config.separate_batches, lr=config.lr,
-        options=dict(family_options if family_options is not None else config.options.get(config.family, {})),
-        reuse_fakes=config.reuse_fakes, precision=config.precision, compile=config.compile,
-        channels_last=config.channels_last, recipe=config.recipe, lr_g=config.lr_g, lr_d=config.lr_d,
-        betas=None if config.betas is None else (float(config.betas[0]), float(config.betas[1])),
-        lr_schedule=config.lr_schedule, ema_kimg=config.ema_kimg, spectral_norm=config.spectral_norm,
-        pack=config.pack,
-    )
+    recorded = recorded_settings(config)
+    betas = recorded["betas"]  # a list once the record has been through JSON
+    return TrainSettings(**{
+        **recorded,
+        "options": dict(family_options if family_options is not None else config.options.get(config.family, {})),
+        "betas": None if betas is None else (float(betas[0]), float(betas[1])),
+    })
 
 
 def build_model(spec: ModelSpec, ctx: BuildContext) -> GanModel:
