@@ -196,7 +196,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
                      "each evaluation and reported with scores from the regular samples; rankings stay on final scores")
     run.add_argument("--inception-weights", default=os.environ.get("GANBENCH_INCEPTION_WEIGHTS"),
                      help="local file with the Inception-v3 weights (env GANBENCH_INCEPTION_WEIGHTS)")
-    run.add_argument("--rank-by", default=None, help="column or score to sort the leaderboard by")
+    run.add_argument("--rank-by", default=None, help="column, score key or metric (fid) to sort the leaderboard by")
     run.add_argument("--log-to", default="", metavar="TRACKERS",
                      help="also log every run to these experiment trackers: tensorboard, mlflow, wandb (comma-separated; "
                      "each needs its extra, e.g. pip install 'ganbench[tensorboard]')")
@@ -287,7 +287,7 @@ def build_parser(suite_defaults: dict | None = None) -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="compile every run in a results directory into a leaderboard",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     lb.add_argument("results", nargs="?", default=DEFAULT_RESULTS, help="results directory")
-    lb.add_argument("--rank-by", default=None, help="column or score to sort by")
+    lb.add_argument("--rank-by", default=None, help="column, score key or metric (fid) to sort by")
 
     rep = sub.add_parser("report", help="write one self-contained HTML report (leaderboard, plots, samples)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -216,3 +216,24 @@ def test_a_toy_metric_named_with_a_digit_is_found_among_the_scores():
     assert score_key(scores, "ks") == "ks10k"
     assert score_key(scores, "fid") == "fid2k[lenet-digits-1a2b]"
     assert score_key(scores, "w") is None
+
+
+def test_tuning_and_the_leaderboard_read_a_metric_name_the_same_way():
+    """``--tune-metric`` and ``--rank-by`` share one matcher: each name finds the same score in both, or none."""
+    import pandas as pd
+
+    from ganbench.results.leaderboard import rank_column
+    from ganbench.study.tuning import score_key
+
+    scores = {"w1_10k": 0.6, "isc10k[inc]": 3.0, "isc10k_std[inc]": 0.1, "fid2k[lenet-digits-1a2b]": 30.0,
+              "precision10k[inc]": 0.7, "recall10k[inc]": 0.4}
+    board = pd.DataFrame([{f"score:{k}": v for k, v in scores.items()}])
+    for name, key in [("w1", "w1_10k"), ("isc", "isc10k[inc]"), ("isc10k_std", "isc10k_std[inc]"),
+                      ("fid", "fid2k[lenet-digits-1a2b]"), ("fid2k", "fid2k[lenet-digits-1a2b]"),
+                      ("precision", "precision10k[inc]"), ("fid2k[lenet-digits-1a2b]", "fid2k[lenet-digits-1a2b]")]:
+        assert score_key(scores, name) == key, name
+        assert rank_column(board, name) == f"score:{key}", name
+    for nothing in ("w", "is", "prec", "fid10k"):
+        assert score_key(scores, nothing) is None, nothing
+        with pytest.raises(UsageError, match="matches 0 columns"):
+            rank_column(board, nothing)

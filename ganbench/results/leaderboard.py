@@ -17,6 +17,7 @@ import pandas as pd
 
 from ganbench.scoring.diversity import is_diversity_key
 from ganbench.errors import UsageError
+from ganbench.plugin.naming import matching_scores
 from ganbench.results.records import COMPLETED, EXTERNAL, RecordError, RunRecord, fraction_label
 from ganbench.results.stats import intervals_overlap, summarize
 from ganbench.results.store import write_text
@@ -249,14 +250,14 @@ def final_score_columns(board: pd.DataFrame) -> list[str]:
 
 
 def rank_column(board: pd.DataFrame, rank_by: str) -> str:
-    """The column ``rank_by`` names: exact, ``score:<key>``, or the one score starting with it (``fid``)."""
+    """The column ``rank_by`` names: exact, ``score:<key>``, or the one final score it names
+    (``fid`` -> ``score:fid10k[...]``; :func:`ganbench.plugin.naming.matching_scores`)."""
     for candidate in (rank_by, f"score:{rank_by}"):
         if candidate in board:
             return candidate
     known = final_score_columns(board)
-    matches = [c for c in known if c.startswith(f"score:{rank_by}")]
-    if len(matches) > 1:  # 'isc' means isc10k[...], not its within-run spread isc10k_std[...]
-        matches = [c for c in matches if "_std" not in c] or matches
+    matches = [f"score:{key}" for key in matching_scores(rank_by.removeprefix("score:"),
+                                                         [c.removeprefix("score:") for c in known])]
     if len(matches) == 1:
         return matches[0]
     raise UsageError(

@@ -19,7 +19,6 @@ turns it into the report.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import UsageError
+from ganbench.plugin.naming import matching_scores
 from ganbench.results.records import COMPLETED, RunRecord
 from ganbench.study.search_space import LUCIC_WIDE, check_space, describe_space, draw_trials, format_params
 from ganbench.results.store import read_json, write_json
@@ -84,13 +84,9 @@ class FamilyPlan:
 
 
 def score_key(scores: Mapping[str, float], metric: str) -> str | None:
-    """The key of ``metric``'s headline score among a run's scores (``fid`` -> ``fid2k[lenet-…]``).
-
-    A metric whose name ends in a digit separates it from the sample count with ``_``
-    (``w1`` -> ``w1_10k``), so the separator is allowed before the count.
-    """
-    pattern = re.compile(rf"{re.escape(metric)}_?[0-9.]+k?(\[|$)")
-    matches = [k for k in scores if pattern.match(k)]
+    """The key of ``metric``'s headline score among a run's scores (``fid`` -> ``fid2k[lenet-…]``,
+    ``w1`` -> ``w1_10k``), found as the leaderboard finds ``--rank-by`` (:func:`matching_scores`)."""
+    matches = matching_scores(metric, scores)
     return matches[0] if matches else None
 
 
