@@ -16,8 +16,9 @@ from pathlib import Path
 from ganbench import Cited, render_table
 
 RADFORD = "Radford et al. 2015 §4; REFERENCES §2.4"
-SAME_BATCH = ("ganbench's default batch for a family whose recipe names none: a step budget then buys these "
-              "families the same number of images, and a CPU step stays short; --batch-size sets another")
+SAME_BATCH = ("ganbench's common batch for the families that do not keep their paper's (BEGAN alone keeps its 16, "
+              "the batch its k_t equilibrium was published with): a step budget then buys these families the same "
+              "number of images, and a CPU step stays short; --batch-size sets another")
 SAME_ADAM = ("Adam as in DCGAN, so the budget buys every family the same kind of optimisation (the paper's SGD "
              "schedule needs far more updates than a benchmark budget)")
 
