@@ -16,6 +16,7 @@ A dataset whose true distribution is known says so in ``meta["truth"]``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -144,8 +145,10 @@ class ImageDataset:
     def dim(self) -> int:
         return int(self.images.shape[1]) if self.kind == VECTOR else 0
 
-    @property
+    @cached_property
     def info(self) -> DataInfo:
+        """Computed once per dataset (it is frozen): a vector dataset's loc and scale take a pass over every
+        sample, and each run reads its info several times (planning, building, packing, metrics)."""
         counts: tuple[int, ...] = ()
         if self.labels is not None:
             counts = tuple(torch.bincount(self.labels, minlength=self.num_classes).tolist())

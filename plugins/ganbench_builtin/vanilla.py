@@ -85,7 +85,7 @@ def build(ctx: BuildContext) -> AdversarialModel:
 def build_toy(ctx: BuildContext) -> AdversarialModel:
     """The vector configuration ``net`` names (by default, by the sample's length; see vanilla_vectors)."""
     data = ctx.data
-    net = vectors.choose_net(ctx.settings.options.get(vectors.NET_OPTION), data.dim // max(data.pack, 1))
+    net = vectors.choose_net(ctx.settings.options.get(vectors.NET_OPTION), data.dim // data.pack)
     g, d, config = vectors.networks(net, data.dim, data.loc, data.scale)
     return _model(g.to(ctx.device), d.to(ctx.device), ctx, ctx.settings.lr or config["lr"], config["betas"],
                   config["latent_dim"])
